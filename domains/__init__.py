@@ -1,0 +1,1 @@
+"""Sample domain pipelines that the demo groups run."""

@@ -1,0 +1,1 @@
+"""The REST API under /api/: groups, runs, pipelines, executions, dead letters."""

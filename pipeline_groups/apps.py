@@ -1,0 +1,41 @@
+"""App configuration: load every pipeline module when Django starts."""
+
+import importlib
+import logging
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+logger = logging.getLogger(__name__)
+
+
+def load_pipeline_modules() -> list[str]:
+    """Import `domains` and each module of SPINE_PIPELINE_MODULES, in that order.
+
+    Importing a module runs its `@register_pipeline` decorators, so every process
+    (web, worker, command) ends up with the same registry.
+    """
+    names = ["domains", *settings.SPINE_PIPELINE_MODULES]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise ImproperlyConfigured(
+                f"SPINE_PIPELINE_MODULES names {name!r}, which cannot be imported: "
+                f"{error}"
+            ) from error
+    return names
+
+
+class PipelineGroupsConfig(AppConfig):
+    """The pipeline groups app."""
+
+    name = "pipeline_groups"
+    verbose_name = "Pipeline groups"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Fill the pipeline registry before any request or task is served."""
+        loaded = load_pipeline_modules()
+        logger.debug("Loaded pipeline modules %s", ", ".join(loaded))

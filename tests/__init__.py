@@ -1,0 +1,1 @@
+"""Tests of Spine pipeline groups, mirroring the app's modules."""

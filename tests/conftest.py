@@ -1,0 +1,68 @@
+"""Fixtures shared by every test: which outside services this run may use.
+
+A test that needs PostgreSQL, Redis or a browser asks for the matching fixture.
+Where the service is missing the test is skipped, except when SPINE_REQUIRE_POSTGRES,
+SPINE_REQUIRE_REDIS or SPINE_REQUIRE_BROWSER is set (as `.ci/run` does), where a
+missing service fails the test instead, so CI cannot pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _required(variable: str) -> bool:
+    return os.environ.get(variable, "").lower() in {"1", "true", "yes", "on"}
+
+
+def _unavailable(reason: str, variable: str) -> None:
+    if _required(variable):
+        pytest.fail(f"{reason}, and {variable} says this run needs it")
+    pytest.skip(reason)
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=1
+        ):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres() -> None:
+    """Require the test database to be PostgreSQL."""
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        _unavailable(
+            "DATABASE_URL does not point at PostgreSQL", "SPINE_REQUIRE_POSTGRES"
+        )
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Return the URL of a reachable Redis server."""
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        _unavailable("REDIS_URL is not set", "SPINE_REQUIRE_REDIS")
+    if not _reachable(url, 6379):
+        _unavailable(f"Redis at {url} does not answer", "SPINE_REQUIRE_REDIS")
+    return url
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's chromium, which Playwright drives instead of its own download."""
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        _unavailable("Debian's chromium is not installed", "SPINE_REQUIRE_BROWSER")
+    return CHROMIUM
