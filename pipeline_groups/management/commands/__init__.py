@@ -1,0 +1,1 @@
+"""`groups`, `rungroup`, `importgroups`, `runpipeline`, `pipelines`, `deadletters`."""
