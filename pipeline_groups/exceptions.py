@@ -103,3 +103,23 @@ class PipelineParameterError(SpineError, ValueError):
         if self.unexpected:
             problems.append("does not accept " + ", ".join(self.unexpected))
         super().__init__(f"Pipeline {pipeline!r}: " + "; ".join(problems))
+
+
+class InputDataError(SpineError, ValueError):
+    """A line of a pipeline's input file that cannot be loaded as it is."""
+
+    def __init__(self, path: str, line: int | None, reason: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.reason = reason
+        where = self.path if line is None else f"{self.path}, line {line}"
+        super().__init__(f"{where}: {reason}")
+
+
+class MissingInputError(SpineError, LookupError):
+    """Input a pipeline needs that is not there: a file, or an upstream step's rows."""
+
+    def __init__(self, what: str, hint: str = "") -> None:
+        self.what = what
+        self.hint = hint
+        super().__init__(f"{what} not found" + (f"; {hint}" if hint else ""))
