@@ -6,6 +6,7 @@ domain module can be imported before the app registry is ready.
 """
 
 from pipeline_groups.context import ExecutionContext
+from pipeline_groups.planner import ExecutionPlan, PlannedStep, PlanResolver
 from pipeline_groups.registry import (
     get_group,
     get_pipeline,
@@ -14,9 +15,16 @@ from pipeline_groups.registry import (
     register_group,
     register_pipeline,
 )
+from pipeline_groups.spec import ExecutionPolicy, PipelineGroup, PipelineStep
 
 __all__ = [
     "ExecutionContext",
+    "ExecutionPlan",
+    "ExecutionPolicy",
+    "PipelineGroup",
+    "PipelineStep",
+    "PlanResolver",
+    "PlannedStep",
     "get_group",
     "get_pipeline",
     "list_groups",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 
 class SpineError(Exception):
@@ -123,3 +125,182 @@ class MissingInputError(SpineError, LookupError):
         self.what = what
         self.hint = hint
         super().__init__(f"{what} not found" + (f"; {hint}" if hint else ""))
+
+
+# Group definitions (documents, plans, storage).
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    """One thing wrong with a group document, located for the person fixing it."""
+
+    path: str
+    message: str
+    line: int | None = None
+    source: str = "<string>"
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        return f"{where}: {self.path or '<document>'}: {self.message}"
+
+
+class GroupSpecError(SpineError, ValueError):
+    """A group document that is not a valid group; `issues` lists every problem."""
+
+    def __init__(self, issues: Iterable[SpecIssue], source: str = "<string>") -> None:
+        self.issues = list(issues)
+        self.source = source
+        count = len(self.issues)
+        lines = "\n".join(f"  {issue}" for issue in self.issues)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{source}: {count} {noun} in group document\n{lines}")
+
+
+class PlanResolutionError(SpineError, ValueError):
+    """A group that cannot be turned into an execution plan."""
+
+    def __init__(
+        self, message: str, *, group: str, step: str | None = None, value: Any = None
+    ) -> None:
+        self.group = group
+        self.step = step
+        self.value = value
+        where = f"Group {group!r}"
+        if step is not None:
+            where += f", step {step!r}"
+        super().__init__(f"{where}: {message}")
+
+
+class UnknownPipelineError(PlanResolutionError):
+    """A step whose pipeline nothing registered."""
+
+    def __init__(
+        self, *, group: str, step: str, pipeline: str, suggestions: list[str]
+    ) -> None:
+        self.pipeline = pipeline
+        self.suggestions = list(suggestions)
+        super().__init__(
+            f"pipeline {pipeline!r} is not registered{_suggestion(self.suggestions)}",
+            group=group,
+            step=step,
+            value=pipeline,
+        )
+
+
+class DuplicateStepError(PlanResolutionError):
+    """Two steps of one group with the same name."""
+
+    def __init__(self, *, group: str, step: str) -> None:
+        super().__init__(
+            "step name is declared more than once", group=group, step=step, value=step
+        )
+
+
+class UnknownDependencyError(PlanResolutionError):
+    """A `depends_on` entry that names no step of the group."""
+
+    def __init__(
+        self, *, group: str, step: str, dependency: str, suggestions: list[str]
+    ) -> None:
+        self.dependency = dependency
+        self.suggestions = list(suggestions)
+        super().__init__(
+            f"depends on {dependency!r}, which is not a step of the group"
+            f"{_suggestion(self.suggestions)}",
+            group=group,
+            step=step,
+            value=dependency,
+        )
+
+
+class CycleError(PlanResolutionError):
+    """Steps that depend on each other in a circle; `cycle` is closed (a, b, a)."""
+
+    def __init__(self, *, group: str, cycle: list[str]) -> None:
+        self.cycle = list(cycle)
+        super().__init__(
+            "dependency cycle " + " -> ".join(self.cycle),
+            group=group,
+            step=self.cycle[0],
+            value=self.cycle,
+        )
+
+
+class TemplateError(PlanResolutionError):
+    """Text between `{{ }}` that is not `params.NAME`; it is never evaluated."""
+
+    def __init__(
+        self, *, group: str, step: str | None, parameter: str, template: str
+    ) -> None:
+        self.parameter = parameter
+        self.template = template
+        super().__init__(
+            f"param {parameter!r} holds {template!r}; the only template form is "
+            "'{{ params.NAME }}'",
+            group=group,
+            step=step,
+            value=template,
+        )
+
+
+class MissingRunParameterError(PlanResolutionError):
+    """A template that names a run parameter the run was not given."""
+
+    def __init__(
+        self, *, group: str, step: str, parameter: str, template: str, name: str
+    ) -> None:
+        self.parameter = parameter
+        self.template = template
+        self.name = name
+        super().__init__(
+            f"param {parameter!r} needs run parameter {name!r} (template "
+            f"{template!r}), which was not given",
+            group=group,
+            step=step,
+            value=name,
+        )
+
+
+class StepParameterError(PlanResolutionError):
+    """A step's merged params that do not fit its pipeline's signature."""
+
+    def __init__(
+        self,
+        *,
+        group: str,
+        step: str,
+        pipeline: str,
+        missing: Iterable[str] = (),
+        unexpected: Iterable[str] = (),
+    ) -> None:
+        self.pipeline = pipeline
+        self.missing = sorted(missing)
+        self.unexpected = sorted(unexpected)
+        problems = []
+        if self.missing:
+            problems.append("missing required param " + ", ".join(self.missing))
+        if self.unexpected:
+            problems.append(
+                "step params not accepted by the pipeline: "
+                + ", ".join(self.unexpected)
+            )
+        super().__init__(
+            f"pipeline {pipeline!r}: " + "; ".join(problems),
+            group=group,
+            step=step,
+            value=self.missing + self.unexpected,
+        )
+
+
+class GroupStorageReadOnlyError(SpineError, PermissionError):
+    """A write to groups while the YAML files are their source of truth."""
+
+    def __init__(self, name: str = "", path: str = "") -> None:
+        self.name = name
+        self.path = path
+        subject = f"group {name!r}" if name else "groups"
+        super().__init__(
+            f"Cannot change {subject}: SPINE_GROUP_STORAGE is 'yaml', so the files "
+            f"under {path or 'SPINE_GROUPS_PATH'} are the source of truth; edit the "
+            "file and run `manage.py importgroups`"
+        )

@@ -1,0 +1,1 @@
+"""Tests of group definitions: documents, the DSL, templates, plans and storage."""
