@@ -1,0 +1,1 @@
+"""Tests with real django-q2 worker processes."""

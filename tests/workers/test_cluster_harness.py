@@ -1,0 +1,31 @@
+"""The harness itself: a real cluster takes work, and stopping it leaves nothing."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from django_q.tasks import async_task
+
+from tests.workers.conftest import Workers, wait_for
+
+pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
+
+
+class TestClusterHarness:
+    def test_cluster_runs_a_task_and_stops_without_orphans(
+        self, workers: Workers
+    ) -> None:
+        cluster = workers.start(workers=2)
+
+        async_task("tests.workers.pipelines.block", 0.1)
+        wait_for(
+            lambda: any(line["event"] == "block" for line in workers.records()),
+            15,
+            "the plain task running",
+            workers.logs,
+        )
+        code = cluster.stop(signal.SIGTERM, timeout=20)
+
+        assert code == 0
+        assert cluster.pids() == []
