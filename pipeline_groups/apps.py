@@ -39,3 +39,13 @@ class PipelineGroupsConfig(AppConfig):
         """Fill the pipeline registry before any request or task is served."""
         loaded = load_pipeline_modules()
         logger.debug("Loaded pipeline modules %s", ", ".join(loaded))
+
+        # Python-registered groups (and group files in yaml mode) are mirrored into
+        # the table after `migrate`; never here, where the database may not exist.
+        from django.db.models.signals import post_migrate
+
+        from pipeline_groups.storage import sync_after_migrate
+
+        post_migrate.connect(
+            sync_after_migrate, sender=self, dispatch_uid="spine.sync_group_sources"
+        )

@@ -304,3 +304,14 @@ class GroupStorageReadOnlyError(SpineError, PermissionError):
             f"under {path or 'SPINE_GROUPS_PATH'} are the source of truth; edit the "
             "file and run `manage.py importgroups`"
         )
+
+
+class GroupSourcePathError(SpineError, FileNotFoundError):
+    """A path given to import groups from that does not exist."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path!r} is neither a file nor a folder; give a group file or a "
+            "folder of *.yaml files"
+        )

@@ -27,6 +27,7 @@ from pipeline_groups.exceptions import (
     MissingRunParameterError,
     PipelineNotFoundError,
     PlanResolutionError,
+    SpecIssue,
     StepParameterError,
     TemplateError,
     UnknownDependencyError,
@@ -395,3 +396,50 @@ def merge_params(
             merged[name] = copy.deepcopy(value)
             sources[name] = source
     return merged, sources
+
+
+def _problem_path(group: PipelineGroup, problem: PlanResolutionError) -> str:
+    """Return where in the group document a plan problem lies."""
+    positions = {step.name: index for index, step in enumerate(group.steps)}
+    position = positions.get(problem.step or "")
+    if position is None:
+        if isinstance(problem, TemplateError):
+            return f"spec.defaults.{problem.parameter}"
+        return "spec.pipelines"
+    step_path = f"spec.pipelines[{position}]"
+    step = group.steps[position]
+    if isinstance(problem, UnknownPipelineError):
+        return f"{step_path}.pipeline"
+    if isinstance(problem, UnknownDependencyError):
+        slot = step.depends_on.index(problem.dependency)
+        return f"{step_path}.depends_on[{slot}]"
+    if isinstance(problem, CycleError):
+        return f"{step_path}.depends_on"
+    if isinstance(problem, TemplateError):
+        return f"{step_path}.params.{problem.parameter}"
+    if isinstance(problem, StepParameterError) and problem.unexpected:
+        return f"{step_path}.params.{problem.unexpected[0]}"
+    if isinstance(problem, DuplicateStepError):
+        return f"{step_path}.name"
+    return step_path
+
+
+def problems_as_issues(
+    group: PipelineGroup,
+    problems: list[PlanResolutionError],
+    source: str = "<string>",
+    lines: Mapping[str, int] | None = None,
+) -> list[SpecIssue]:
+    """Place plan problems in the group's document, as a file's spec issues are."""
+    issues = []
+    for problem in problems:
+        path = _problem_path(group, problem)
+        line = None
+        if lines is not None:
+            probe = path
+            while line is None and probe:
+                line = lines.get(probe)
+                probe = probe.rsplit(".", 1)[0] if "." in probe else ""
+        message = str(problem).split(": ", 1)[-1]
+        issues.append(SpecIssue(path, message, line, source))
+    return issues

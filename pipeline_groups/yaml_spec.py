@@ -42,6 +42,7 @@ __all__ = [
     "dump_group_yaml",
     "group_document_schema",
     "load_group_yaml",
+    "load_group_yaml_with_lines",
     "validate_document",
 ]
 
@@ -319,12 +320,24 @@ def _parse(text: str, source: str) -> tuple[Any, _NodeIndex, list[SpecIssue]]:
 
 def load_group_yaml(text: str, source: str = "<string>") -> PipelineGroup:
     """Parse and validate one group document; raise `GroupSpecError` on any problem."""
+    return load_group_yaml_with_lines(text, source)[0]
+
+
+def load_group_yaml_with_lines(
+    text: str, source: str = "<string>"
+) -> tuple[PipelineGroup, dict[str, int]]:
+    """Like `load_group_yaml`, plus the line of every path of the document.
+
+    `groups validate` uses the lines to place the planner's problems too.
+    """
     if not isinstance(text, str):
         raise GroupSpecError(
             [SpecIssue("", "expected YAML text", None, source)], source
         )
     data, index, duplicates = _parse(text, source)
-    return _validate(data, source, index, duplicates)
+    group = _validate(data, source, index, duplicates)
+    lines = {_format_path(parts): line for parts, line in index.lines.items()}
+    return group, lines
 
 
 def validate_document(
@@ -568,6 +581,10 @@ def _group_from(document: GroupDocument) -> PipelineGroup:
 
 class _Dumper(yaml.SafeDumper):
     """SafeDumper that writes multi-line text as a block and never uses aliases."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        """Indent list items under their key, as people write them."""
+        super().increase_indent(flow, False)
 
     def ignore_aliases(self, data: Any) -> bool:
         """Write every value out, even when the same object appears twice."""
