@@ -227,14 +227,17 @@ else:
     Q_CLUSTER["poll"] = _env_value("SPINE_ORM_POLL_SECONDS", env.float, 0.05)
 
 REST_FRAMEWORK = {
+    # Token first: an anonymous request is then told 401 with `WWW-Authenticate`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PERMISSION_CLASSES": ["pipeline_groups.api.permissions.SpinePermission"],
+    "DEFAULT_PAGINATION_CLASS": "pipeline_groups.api.pagination.SpinePagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "pipeline_groups.api.exceptions.api_exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -245,6 +248,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "pipeline_groups.models.RunStatus",
+        "StepStatusEnum": "pipeline_groups.models.StepStatus",
+        "TriggerSourceEnum": "pipeline_groups.models.TriggerSource",
+        "EventKindEnum": "pipeline_groups.models.EventKind",
+    },
 }
 
 LOGGING = {

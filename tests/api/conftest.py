@@ -1,0 +1,144 @@
+"""Fixtures of the API tests: users of each role, clients and group documents.
+
+Roles: `reader` (logged in, no permission), `runner` (`run_group`), `editor`
+(add, change and delete groups), `admin` (superuser). The group documents follow
+RFC appendix A.1 over the small pipelines of `tests.api.pipelines`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from pipeline_groups.models import GroupDefinition
+from tests.api import pipelines  # noqa: F401  (registers the test pipelines)
+from tests.factories import UserFactory
+
+ROLE_PERMISSIONS = {
+    "reader": [],
+    "runner": ["run_group"],
+    "editor": [
+        "add_groupdefinition",
+        "change_groupdefinition",
+        "delete_groupdefinition",
+    ],
+}
+
+FINRA_RUN_PARAMS = {"tier": "NMS_TIER_1", "week_ending": "2026-01-03"}
+
+
+def weekly_refresh_document(name: str = "finra.weekly_refresh") -> dict[str, Any]:
+    """RFC appendix A.1 with the test pipelines in place of the FINRA ones."""
+    return {
+        "apiVersion": "spine.io/v1",
+        "kind": "PipelineGroup",
+        "metadata": {
+            "name": name,
+            "domain": "finra.otc_transparency",
+            "version": 1,
+            "description": "Full weekly refresh for FINRA OTC transparency data.\n",
+        },
+        "spec": {
+            "defaults": {
+                "tier": "{{ params.tier }}",
+                "week_ending": "{{ params.week_ending }}",
+            },
+            "pipelines": [
+                {
+                    "name": "ingest",
+                    "pipeline": "apitest.ingest_week",
+                    "params": {"source_type": "api"},
+                },
+                {
+                    "name": "normalize",
+                    "pipeline": "apitest.transform_week",
+                    "depends_on": ["ingest"],
+                },
+                {
+                    "name": "aggregate",
+                    "pipeline": "apitest.transform_week",
+                    "depends_on": ["normalize"],
+                },
+                {
+                    "name": "rolling",
+                    "pipeline": "apitest.transform_week",
+                    "depends_on": ["aggregate"],
+                },
+            ],
+            "policy": {
+                "execution": "parallel",
+                "max_concurrency": 2,
+                "on_failure": "continue",
+            },
+        },
+    }
+
+
+def make_user(role: str) -> Any:
+    """Create a user holding the permissions of `role`."""
+    if role == "admin":
+        return UserFactory(username="admin", is_staff=True, is_superuser=True)
+    user = UserFactory(username=role)
+    codenames = ROLE_PERMISSIONS[role]
+    if codenames:
+        user.user_permissions.set(
+            Permission.objects.filter(
+                content_type__app_label="pipeline_groups", codename__in=codenames
+            )
+        )
+    return user
+
+
+@pytest.fixture(autouse=True)
+def no_mirrored_groups(db: None) -> None:
+    """Start from an empty group table: migrate mirrors Python-defined groups."""
+    GroupDefinition.objects.all().delete()
+
+
+@pytest.fixture
+def document() -> dict[str, Any]:
+    """Return a fresh copy of the weekly refresh document."""
+    return copy.deepcopy(weekly_refresh_document())
+
+
+@pytest.fixture
+def client_for(db: None) -> Callable[[str | None], APIClient]:
+    """Return an API client logged in as the given role (None: anonymous)."""
+
+    def build(role: str | None) -> APIClient:
+        client = APIClient()
+        if role is not None:
+            client.force_authenticate(make_user(role))
+        return client
+
+    return build
+
+
+@pytest.fixture
+def admin_client(client_for: Callable[[str | None], APIClient]) -> APIClient:
+    """Return a superuser's client."""
+    return client_for("admin")
+
+
+@pytest.fixture
+def token_client(db: None) -> APIClient:
+    """Return a client that authenticates with a real DRF token in the header."""
+    user = make_user("admin")
+    token = Token.objects.create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def weekly_group(admin_client: APIClient, document: dict[str, Any]) -> dict:
+    """Create the weekly refresh group through the API."""
+    response = admin_client.post("/api/groups/", document, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
