@@ -40,6 +40,11 @@ class PipelineGroupsConfig(AppConfig):
         loaded = load_pipeline_modules()
         logger.debug("Loaded pipeline modules %s", ", ".join(loaded))
 
+        # The reaper's schedule (post_migrate) and its loop in each worker.
+        from pipeline_groups.reaper import connect_signals
+
+        connect_signals()
+
         # Python-registered groups (and group files in yaml mode) are mirrored into
         # the table after `migrate`; never here, where the database may not exist.
         from django.db.models.signals import post_migrate

@@ -37,7 +37,6 @@ from pipeline_groups.models import (
     Backend,
     EventKind,
     Execution,
-    ExecutionEvent,
     ExecutionStatus,
     GroupRun,
 )
@@ -102,7 +101,12 @@ def reap() -> ReapReport:
 
 
 def _reap_lost_workers(report: ReapReport) -> None:
-    """Fail running executions whose heartbeat is stale, or that never beat."""
+    """Fail running executions whose heartbeat is stale, or that never beat.
+
+    A stale step of an inline run means the process driving the run is gone
+    (its heartbeat thread beats for every step it runs), so the run is handed to
+    the workers first and the advance that follows the failure reaches them.
+    """
     from pipeline_groups import engine
 
     cutoff = _seconds_ago(settings.SPINE_HEARTBEAT_TIMEOUT_SECONDS)
@@ -112,12 +116,22 @@ def _reap_lost_workers(report: ReapReport) -> None:
             last_sign=Coalesce("heartbeat_at", "started_at", "queued_at", "created_at")
         )
         .filter(last_sign__lt=cutoff)
-        .values_list("id", flat=True)
+        .values_list("id", "group_step__group_run_id", "group_step__group_run__backend")
     )
-    for execution_id in list(stale):
-        if engine.reap_execution(execution_id, WORKER_LOST):
+    for execution_id, run_id, backend in list(stale):
+        if backend == Backend.INLINE:
+            _adopt(run_id, report)
+        moved = engine.end_execution(
+            execution_id,
+            status=ExecutionStatus.FAILED,
+            error=WORKER_LOST,
+            event_kind=EventKind.REAPED,
+            expected=ExecutionStatus.RUNNING,
+        )
+        if moved:
             logger.warning(
-                "Execution %s reaped: %s (no heartbeat since before %s)",
+                "Run %s: execution %s reaped: %s (no heartbeat since before %s)",
+                run_id or "-",
                 execution_id,
                 WORKER_LOST,
                 cutoff.isoformat(timespec="seconds"),
@@ -125,46 +139,66 @@ def _reap_lost_workers(report: ReapReport) -> None:
             report.reaped.append(execution_id)
 
 
-def _active_runs_without_work(cutoff: datetime, backend: Backend) -> list[str]:
-    """Active runs of a backend with no queued or running step since `cutoff`."""
+def _adopt(run_id: str, report: ReapReport) -> bool:
+    """Switch an inline run to the workers and hand them its queued steps."""
+    from pipeline_groups import engine
+
+    with transaction.atomic():
+        adopted = GroupRun.objects.filter(
+            pk=run_id, status__in=RUN_ACTIVE, backend=Backend.INLINE
+        ).update(backend=Backend.DJANGO_Q)
+        if not adopted:
+            return False
+        queued = Execution.objects.filter(
+            group_step__group_run_id=run_id, status=ExecutionStatus.QUEUED
+        ).values_list("id", flat=True)
+        for execution_id in list(queued):
+            engine.redispatch(execution_id)
+    logger.warning(
+        "Run %s: its inline process is gone; remaining steps go to the workers",
+        run_id,
+    )
+    report.adopted_runs.append(run_id)
+    return True
+
+
+def _quiet_runs(backend: Backend, cutoff: datetime, *, idle: frozenset) -> list[str]:
+    """Active runs of a backend with no step in `idle` and no change since `cutoff`."""
     runs = (
-        GroupRun.objects.filter(status__in=RUN_ACTIVE, backend=backend)
-        .annotate(
-            active_steps=Count(
-                "step_executions",
-                filter=Q(step_executions__execution__status__in=STEP_ACTIVE),
-            ),
-            last_step_end=Max("step_executions__execution__completed_at"),
+        GroupRun.objects.filter(
+            status__in=RUN_ACTIVE, backend=backend, created_at__lt=cutoff
         )
-        .filter(active_steps=0, created_at__lt=cutoff)
+        .annotate(
+            busy=Count(
+                "step_executions",
+                filter=Q(step_executions__execution__status__in=idle),
+            ),
+            last_end=Max("step_executions__execution__completed_at"),
+            last_queued=Max("step_executions__execution__queued_at"),
+        )
+        .filter(busy=0)
         .filter(Q(started_at__isnull=True) | Q(started_at__lt=cutoff))
-        .filter(Q(last_step_end__isnull=True) | Q(last_step_end__lt=cutoff))
+        .filter(Q(last_end__isnull=True) | Q(last_end__lt=cutoff))
+        .filter(Q(last_queued__isnull=True) | Q(last_queued__lt=cutoff))
     )
     return list(runs.values_list("id", flat=True))
 
 
 def _adopt_orphaned_inline_runs(report: ReapReport) -> None:
-    """Hand an inline run whose process died to the django-q2 workers.
+    """Hand an inline run whose process died between steps to the workers.
 
-    An inline run is driven by the process that started it; when nothing of it
-    has run or been queued for a heartbeat timeout, that process is gone (its
-    running steps were reaped above) and the remaining steps go to the workers.
+    When none of an inline run's steps runs and nothing of it moved for a
+    heartbeat timeout, the process driving it is gone: the run switches to the
+    django_q backend, its queued steps go to the workers, and an advance
+    dispatches the rest.
     """
     from pipeline_groups import engine
 
     cutoff = _seconds_ago(settings.SPINE_HEARTBEAT_TIMEOUT_SECONDS)
-    for run_id in _active_runs_without_work(cutoff, Backend.INLINE):
-        adopted = GroupRun.objects.filter(
-            pk=run_id, status__in=RUN_ACTIVE, backend=Backend.INLINE
-        ).update(backend=Backend.DJANGO_Q)
-        if not adopted:
-            continue
-        logger.warning(
-            "Run %s: its inline process is gone; remaining steps go to the workers",
-            run_id,
-        )
-        engine.advance_run(run_id)
-        report.adopted_runs.append(run_id)
+    running = frozenset({ExecutionStatus.RUNNING})
+    for run_id in _quiet_runs(Backend.INLINE, cutoff, idle=running):
+        if _adopt(run_id, report):
+            engine.advance_run(run_id)
 
 
 def _redispatch_lost_steps(report: ReapReport) -> None:
@@ -189,22 +223,14 @@ def _redispatch_lost_steps(report: ReapReport) -> None:
     )
     for execution_id, since in list(lost):
         with transaction.atomic():
-            moved = Execution.objects.filter(
-                pk=execution_id, status=ExecutionStatus.QUEUED
-            ).filter(Q(queued_at=since) | Q(queued_at__isnull=True))
-            if not moved.update(queued_at=timezone.now()):
-                continue
-            ExecutionEvent.objects.create(
-                execution_id=execution_id,
-                kind=EventKind.REDISPATCHED,
-                message=f"still queued and unclaimed after {after:g}s; enqueued again",
+            # Only the reaper whose update moves `queued_at` re-dispatches.
+            won = (
+                Execution.objects.filter(pk=execution_id, status=ExecutionStatus.QUEUED)
+                .filter(Q(queued_at=since) | Q(queued_at__isnull=True))
+                .update(queued_at=timezone.now())
             )
-            transaction.on_commit(lambda eid=execution_id: engine.enqueue_step(eid))
-        logger.warning(
-            "Execution %s re-dispatched: queued since %s and never claimed",
-            execution_id,
-            since.isoformat(timespec="seconds"),
-        )
+            if not won or not engine.redispatch(execution_id):
+                continue
         report.redispatched.append(execution_id)
 
 
@@ -230,7 +256,7 @@ def _advance_stalled_runs(report: ReapReport) -> None:
     from pipeline_groups import engine
 
     cutoff = _seconds_ago(settings.SPINE_REDISPATCH_AFTER_SECONDS)
-    for run_id in _active_runs_without_work(cutoff, Backend.DJANGO_Q):
+    for run_id in _quiet_runs(Backend.DJANGO_Q, cutoff, idle=STEP_ACTIVE):
         if run_id in report.adopted_runs or run_id in report.timed_out_runs:
             continue
         engine.advance_run(run_id)

@@ -30,6 +30,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from pipeline_groups import backends
 from pipeline_groups.models import (
     RUN_TERMINAL,
     GroupDefinition,
@@ -113,6 +114,8 @@ def worker_backend(
     # queue and sign with the same prefix as the clusters it starts.
     Conf.PREFIX = Conf.CLUSTER_NAME = name
     settings.Q_CLUSTER["name"] = name
+    # The engine keeps one broker per process; build it again for this queue.
+    backends._broker = None
     with django_db_blocker.unblock():
         database_url = _database_url()
     yield {
@@ -123,6 +126,7 @@ def worker_backend(
     }
 
     Conf.PREFIX, Conf.CLUSTER_NAME, settings.Q_CLUSTER["name"] = saved
+    backends._broker = None
     if redis_url:
         import redis
 

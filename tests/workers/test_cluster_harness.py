@@ -5,8 +5,10 @@ from __future__ import annotations
 import signal
 
 import pytest
+from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from pipeline_groups.reaper import REAPER_SCHEDULE_NAME, REAPER_TASK_FUNC
 from tests.workers.conftest import Workers, wait_for
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
@@ -29,3 +31,21 @@ class TestClusterHarness:
 
         assert code == 0
         assert cluster.pids() == []
+
+    def test_starting_a_worker_ensures_the_reaper_schedule(
+        self, workers: Workers
+    ) -> None:
+        Schedule.objects.filter(name=REAPER_SCHEDULE_NAME).delete()
+
+        workers.start(workers=1)
+
+        schedule = wait_for(
+            lambda: Schedule.objects.filter(name=REAPER_SCHEDULE_NAME).first(),
+            10,
+            "the reaper schedule",
+            workers.logs,
+        )
+        assert schedule.func == REAPER_TASK_FUNC
+        assert schedule.schedule_type == Schedule.MINUTES
+        assert schedule.minutes == 1
+        assert "reaping every 1s" in workers.logs()
