@@ -351,7 +351,13 @@ def _on_worker_spawn(sender: Any, proc_name: str = "", **kwargs: Any) -> None:
 
 def _on_post_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
     """Create the reaper schedule once the tables exist, with no manual step."""
+    from django.db import connections
+    from django_q.models import Schedule
+
     if getattr(sender, "label", "") != "pipeline_groups":
+        return
+    # A partial migrate may run before django_q's own tables exist.
+    if Schedule._meta.db_table not in connections[using].introspection.table_names():
         return
     ensure_reaper_schedule()
 

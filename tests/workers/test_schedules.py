@@ -12,7 +12,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django_q.models import Schedule
 
+from pipeline_groups import tasks
 from pipeline_groups.cli.schedules import SCHEDULED_RUN_FUNC
+from pipeline_groups.exceptions import GroupNotFoundError
+from pipeline_groups.models import Backend, GroupRun, RunStatus, TriggerSource
 from tests.workers.conftest import ROOT, make_group
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +158,20 @@ class TestSchedulesAndUnschedule:
         assert Schedule.objects.filter(name="spine.reaper").exists()
 
         assert groups("schedules").strip() == "No schedules."
+
+
+class TestScheduledRun:
+    def test_start_scheduled_run_starts_a_worker_run_from_the_scheduler(
+        self, nightly: str
+    ) -> None:
+        run_id = tasks.start_scheduled_run(nightly, {"label": "x"})
+
+        run = GroupRun.objects.get(pk=run_id)
+        assert run.trigger_source == TriggerSource.SCHEDULER
+        assert run.backend == Backend.DJANGO_Q
+        assert run.params == {"label": "x"}
+        assert run.status == RunStatus.PENDING
+
+    def test_start_scheduled_run_of_a_missing_group_raises(self) -> None:
+        with pytest.raises(GroupNotFoundError):
+            tasks.start_scheduled_run("workers_test.gone", {})

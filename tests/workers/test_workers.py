@@ -8,16 +8,23 @@ what ran where and when.
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import time
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.scheduler import scheduler
 from django_q.tasks import async_task
 
-from pipeline_groups import engine, tasks
+from pipeline_groups import backends, engine, tasks
+from pipeline_groups.cli.schedules import SCHEDULED_RUN_FUNC
 from pipeline_groups.models import (
     Backend,
     DeadLetter,
@@ -458,3 +465,33 @@ class TestLoad:
         starts = [line for line in workers.records() if line["event"] == "start"]
         assert len(starts) == 300
         assert len({line["execution_id"] for line in starts}) == 300
+
+
+class TestSchedules:
+    def test_a_due_cron_schedule_runs_the_group_on_the_workers(
+        self, workers: Workers
+    ) -> None:
+        make_group("workers_test.cron", [sleep("tick", 0.0)])
+        call_command(
+            "groups", "schedule", "workers_test.cron", "--cron", "* * * * *",
+            "--param", "note=hello", stdout=io.StringIO(),
+        )  # fmt: skip
+        Schedule.objects.filter(func=SCHEDULED_RUN_FUNC).update(
+            next_run=timezone.now() - timedelta(seconds=1)
+        )
+
+        # What the cluster's guard does about every 30 seconds, done now.
+        scheduler(broker=backends.broker())
+        workers.start(workers=1)
+        run = wait_for(
+            lambda: GroupRun.objects.filter(group_name="workers_test.cron").first(),
+            20,
+            "the scheduled run",
+            workers.logs,
+        )
+        run = wait_for_run(run.id, workers)
+
+        assert run.trigger_source == TriggerSource.SCHEDULER
+        assert run.params == {"note": "hello"}
+        assert run.status == RunStatus.COMPLETED
+        assert bodies(workers) == {"tick": 1}
