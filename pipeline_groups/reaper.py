@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import random
+import socket
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -184,20 +186,45 @@ def _quiet_runs(backend: Backend, cutoff: datetime, *, idle: frozenset) -> list[
     return list(runs.values_list("id", flat=True))
 
 
+def _process_gone(worker: str) -> bool:
+    """Whether a `host:pid` worker name names a process known to be dead here.
+
+    Only a process on this host can be checked; elsewhere the answer is no.
+    """
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _adopt_orphaned_inline_runs(report: ReapReport) -> None:
     """Hand an inline run whose process died between steps to the workers.
 
-    When none of an inline run's steps runs and nothing of it moved for a
-    heartbeat timeout, the process driving it is gone: the run switches to the
-    django_q backend, its queued steps go to the workers, and an advance
-    dispatches the rest.
+    A run whose process died mid-step is adopted when that step is reaped. One
+    that died between steps has nothing to reap: when none of its steps runs,
+    nothing of it moved for a heartbeat timeout, and the process that ran its
+    last step is known to be dead, the run switches to the django_q backend, its
+    queued steps go to the workers, and an advance dispatches the rest.
     """
     from pipeline_groups import engine
 
     cutoff = _seconds_ago(settings.SPINE_HEARTBEAT_TIMEOUT_SECONDS)
     running = frozenset({ExecutionStatus.RUNNING})
     for run_id in _quiet_runs(Backend.INLINE, cutoff, idle=running):
-        if _adopt(run_id, report):
+        driver = (
+            Execution.objects.filter(group_step__group_run_id=run_id)
+            .exclude(worker="")
+            .order_by("-started_at")
+            .values_list("worker", flat=True)
+            .first()
+        )
+        if driver and _process_gone(driver) and _adopt(run_id, report):
             engine.advance_run(run_id)
 
 

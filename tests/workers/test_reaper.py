@@ -8,6 +8,9 @@ tasks land in this session's queue, whose size tells what was re-dispatched.
 from __future__ import annotations
 
 import io
+import os
+import socket
+import subprocess
 from datetime import timedelta
 from typing import Any
 
@@ -265,6 +268,63 @@ class TestRunsWithoutProgress:
         (other,) = step_rows(branches.pk)["other"]
         assert other.execution.status == StepStatus.QUEUED
         assert queue_size() == 1
+
+
+class TestInlineRunsBetweenSteps:
+    @pytest.fixture
+    def quiet_inline_run(self, fast: None, chain: str) -> GroupRun:
+        """Return an inline run whose first step completed long ago, idle since."""
+        run = started(chain, backend=Backend.INLINE)
+        long_ago = timezone.now() - LONG_AGO
+        Execution.objects.filter(pk=first_execution(run).pk).update(
+            status=StepStatus.COMPLETED,
+            queued_at=long_ago,
+            started_at=long_ago,
+            completed_at=long_ago,
+        )
+        GroupRun.objects.filter(pk=run.pk).update(
+            created_at=long_ago, started_at=long_ago
+        )
+        get_broker().purge_queue()
+        return run
+
+    def ran_in(self, run: GroupRun, pid: int) -> None:
+        Execution.objects.filter(pk=first_execution(run).pk).update(
+            worker=f"{socket.gethostname()}:{pid}"
+        )
+
+    def test_a_run_whose_process_is_dead_goes_to_the_workers(
+        self, quiet_inline_run: GroupRun
+    ) -> None:
+        self.ran_in(quiet_inline_run, _dead_pid())
+
+        report = reap()
+
+        quiet_inline_run.refresh_from_db()
+        assert report.adopted_runs == [quiet_inline_run.pk]
+        assert quiet_inline_run.backend == Backend.DJANGO_Q
+        (second,) = step_rows(quiet_inline_run.pk)["second"]
+        assert second.execution.status == StepStatus.QUEUED
+        assert queue_size() == 1
+
+    def test_a_run_whose_process_lives_is_left_to_it(
+        self, quiet_inline_run: GroupRun
+    ) -> None:
+        self.ran_in(quiet_inline_run, os.getpid())
+
+        report = reap()
+
+        quiet_inline_run.refresh_from_db()
+        assert report.adopted_runs == []
+        assert quiet_inline_run.backend == Backend.INLINE
+        assert queue_size() == 0
+
+
+def _dead_pid() -> int:
+    """Return the id of a process that has just exited."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
 
 
 class TestReapCommand:
