@@ -580,9 +580,13 @@ class PipelineViewSet(SpineViewMixin, viewsets.GenericViewSet):
     lookup_value_regex = r"[^/]+?"
     action_permissions = {"run": [RUN_PERMISSION]}
 
+    def get_queryset(self) -> list[Any]:
+        """Return the registry's pipelines by name: the collection of this view."""
+        return list_pipelines()
+
     def list(self, request: Request) -> Response:
         """Every registered pipeline, by name, in the pagination envelope."""
-        page = self.paginate_queryset(list_pipelines())
+        page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([pipeline_payload(info) for info in page])
 
     def retrieve(self, request: Request, name: str) -> Response:
