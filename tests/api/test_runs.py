@@ -38,7 +38,7 @@ def finish(run_id: str) -> GroupRun:
 
 @pytest.fixture
 def failing_group(admin_client: APIClient, document: dict) -> dict:
-    """The weekly refresh whose `aggregate` step always fails."""
+    """Create the weekly refresh with an `aggregate` step that always fails."""
     document["spec"]["pipelines"][2]["pipeline"] = "apitest.fail"
     response = admin_client.post("/api/groups/", document, format="json")
     assert response.status_code == status.HTTP_201_CREATED
