@@ -34,7 +34,7 @@ STATUS_STYLE: dict[str, tuple[str, str, str]] = {
 NOT_RUN_STYLE = ("#ffffff", "#6b6b6b", "·")
 
 _SVG_HEADER = re.compile(r"^.*?(?=<svg)", re.DOTALL)
-_SVG_SIZE = re.compile(r'<svg width="[^"]*" height="[^"]*"')
+_SVG_OPEN = re.compile(r"<svg ")
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,8 @@ def build_graph(nodes: Iterable[DagNode]) -> graphviz.Digraph:
 def render_svg(nodes: Iterable[DagNode]) -> str | None:
     """Return the graph as inline SVG markup, or None when Graphviz is missing.
 
-    The XML prologue is dropped so the markup can sit inside HTML, and the fixed
-    size becomes a maximum width so the picture shrinks with the page.
+    The XML prologue is dropped so the markup can sit inside HTML; the natural
+    size stays, and the page's CSS lets a wide graph shrink to fit.
     """
     graph = build_graph(nodes)
     try:
@@ -113,4 +113,4 @@ def render_svg(nodes: Iterable[DagNode]) -> str | None:
         return None
 
     svg = _SVG_HEADER.sub("", svg, count=1)
-    return _SVG_SIZE.sub('<svg class="dag" role="img"', svg, count=1)
+    return _SVG_OPEN.sub('<svg class="dag" role="img" ', svg, count=1)
