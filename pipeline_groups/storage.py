@@ -163,9 +163,8 @@ def save_group(
             return _create(group, source, source_path, created_by), "created"
 
         if _stored_content(definition) == _content(group):
-            return _keep(definition, source, source_path), (
-                "unchanged" if definition.is_active else "updated"
-            )
+            status: SaveStatus = "unchanged" if definition.is_active else "updated"
+            return _keep(definition, source, source_path), status
         return _update(definition, group, source, source_path, created_by), "updated"
 
 

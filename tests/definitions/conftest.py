@@ -38,3 +38,11 @@ def pipelines() -> Iterator[tuple[str, ...]]:
     yield THROWAWAY
     for name in THROWAWAY:
         unregister_pipeline(name)
+
+
+@pytest.fixture
+def no_mirrored_groups(db: None) -> None:
+    """Start from an empty group table: `migrate` mirrors Python-defined groups."""
+    from pipeline_groups.models import GroupDefinition
+
+    GroupDefinition.objects.all().delete()
