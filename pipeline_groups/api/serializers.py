@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -291,19 +290,19 @@ class ExecutionSerializer(serializers.ModelSerializer):
         except Execution.group_step.RelatedObjectDoesNotExist:
             return None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_group_run_id(self, execution: Execution) -> str | None:
         """Return the run this execution is a step attempt of, if any."""
         step = self._step(execution)
         return step.group_run_id if step else None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_step_name(self, execution: Execution) -> str | None:
         """Return the step of the run this execution is an attempt of, if any."""
         step = self._step(execution)
         return step.step_name if step else None
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_attempt(self, execution: Execution) -> int | None:
         """Which attempt of its step this execution is, if it belongs to a run."""
         step = self._step(execution)
@@ -333,7 +332,7 @@ class DeadLetterSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_group_run_id(self, letter: DeadLetter) -> str | None:
         """Return the run whose step failed, so a replay's target is visible."""
         try:
