@@ -320,7 +320,7 @@ def _parse(text: str, source: str) -> tuple[Any, _NodeIndex, list[SpecIssue]]:
 
 def load_group_yaml(text: str, source: str = "<string>") -> PipelineGroup:
     """Parse and validate one group document; raise `GroupSpecError` on any problem."""
-    return load_group_yaml_with_lines(text, source)[0]
+    return _load(text, source)[0]
 
 
 def load_group_yaml_with_lines(
@@ -330,14 +330,18 @@ def load_group_yaml_with_lines(
 
     `groups validate` uses the lines to place the planner's problems too.
     """
+    group, index = _load(text, source)
+    lines = {_format_path(parts): line for parts, line in index.lines.items()}
+    return group, lines
+
+
+def _load(text: str, source: str) -> tuple[PipelineGroup, _NodeIndex]:
     if not isinstance(text, str):
         raise GroupSpecError(
             [SpecIssue("", "expected YAML text", None, source)], source
         )
     data, index, duplicates = _parse(text, source)
-    group = _validate(data, source, index, duplicates)
-    lines = {_format_path(parts): line for parts, line in index.lines.items()}
-    return group, lines
+    return _validate(data, source, index, duplicates), index
 
 
 def validate_document(
