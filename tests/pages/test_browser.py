@@ -31,6 +31,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pages"
 GROUP = "pages.browser_demo"
 TIMEOUT_MS = 20_000
+# Headless chromium never hides its tab; the page reads visibilityState, so the
+# tests override it and send the event a real tab switch sends.
+TAB_STATE = """state => {
+  Object.defineProperty(document, "visibilityState", {
+    value: state, configurable: true
+  });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
 BADGE = f'tbody[data-group-name="{GROUP}"] tr.group-row'
 
 GROUP_YAML = f"""
@@ -192,6 +200,36 @@ class TestPipelinesPageInBrowser:
         assert all_open and still_open
         assert steps.first.is_hidden()
         _screenshot(page, "pipelines_collapsed")
+
+    def test_polling_pauses_while_the_tab_is_hidden(
+        self, page, live_server, operator, demo_group
+    ):
+        run = engine.start_run(
+            GROUP,
+            {"seconds": 30, "label": "hidden"},
+            trigger_source=TriggerSource.UI,
+            backend=Backend.DJANGO_Q,
+        )
+        polls: list[float] = []
+        page.on(
+            "request",
+            lambda request: "/rows/" in request.url and polls.append(time.monotonic()),
+        )
+        _log_in(page, live_server.url)
+        page.wait_for_timeout(4500)
+        visible_polls = len(polls)
+
+        page.evaluate(TAB_STATE, "hidden")
+        page.wait_for_timeout(4500)
+        hidden_polls = len(polls) - visible_polls
+        page.evaluate(TAB_STATE, "visible")
+        page.wait_for_timeout(2500)
+        engine.cancel_run(run.pk)
+
+        assert visible_polls >= 2
+        assert hidden_polls <= 1
+        assert len(polls) > visible_polls + hidden_polls
+        _screenshot(page, "pipelines_polling_resumed")
 
 
 class TestRunPageInBrowser:
