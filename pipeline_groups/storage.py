@@ -331,12 +331,15 @@ def import_group_files(
     prune: bool = False,
     dry_run: bool = False,
     created_by: str = "",
+    prune_outside: bool = False,
 ) -> ImportReport:
     """Import every group file under the paths (default SPINE_GROUPS_PATH).
 
     Each file is one group and imports whole or not at all. With `prune`, groups
     that came from a file under the paths which is gone (or now defines another
-    group) are deactivated. With `dry_run` nothing is written.
+    group) are deactivated; `prune_outside` (yaml mode, where the folder is the
+    truth) also deactivates file groups that came from anywhere else. With
+    `dry_run` nothing is written.
     """
     roots = [Path(path) for path in (paths or [groups_path()])]
     report = ImportReport(dry_run=dry_run)
@@ -345,7 +348,7 @@ def import_group_files(
         report.files.append(_import_file(path, defined, dry_run, created_by))
 
     if prune:
-        report.deactivated = _prune(roots, report, defined, dry_run)
+        report.deactivated = _prune(roots, report, defined, dry_run, prune_outside)
     return report
 
 
@@ -387,7 +390,11 @@ def _under(path: Path, roots: Iterable[Path]) -> bool:
 
 
 def _prune(
-    roots: list[Path], report: ImportReport, defined: dict[str, str], dry_run: bool
+    roots: list[Path],
+    report: ImportReport,
+    defined: dict[str, str],
+    dry_run: bool,
+    outside: bool = False,
 ) -> list[tuple[str, str]]:
     """Deactivate file groups under the roots that no file defines any more."""
     failed = {result.path for result in report.files if result.status == "failed"}
@@ -397,7 +404,7 @@ def _prune(
     ).exclude(source_path="")
     for definition in candidates:
         path = _absolute(definition.source_path)
-        if definition.name in defined or not _under(path, roots):
+        if definition.name in defined or not (outside or _under(path, roots)):
             continue
         # A file that is there but does not parse keeps its group as it was.
         if path.exists() and display_path(path) in failed:
@@ -436,7 +443,9 @@ def sync_group_sources() -> SyncReport:
     """
     report = SyncReport(python=sync_python_groups())
     if storage_mode() == "yaml" and groups_path().is_dir():
-        report.files = import_group_files([groups_path()], prune=True)
+        report.files = import_group_files(
+            [groups_path()], prune=True, prune_outside=True
+        )
         for result in report.files.files:
             if result.status == "failed":
                 logger.error(

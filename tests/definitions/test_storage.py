@@ -166,6 +166,21 @@ class TestYamlMode:
 
         assert GroupDefinition.objects.get(name="demo.weekly").is_active is False
 
+    def test_file_groups_from_outside_the_folder_are_deactivated(
+        self, yaml_mode: Path, tmp_path: Path
+    ) -> None:
+        elsewhere = tmp_path / "elsewhere.yaml"
+        elsewhere.write_text(VALID_YAML)
+        storage.import_group_files([elsewhere])
+        (yaml_mode / "other.yaml").write_text(
+            VALID_YAML.replace("name: demo.weekly", "name: demo.other")
+        )
+
+        storage.sync_group_sources()
+
+        assert GroupDefinition.objects.get(name="demo.weekly").is_active is False
+        assert GroupDefinition.objects.get(name="demo.other").is_active is True
+
     def test_a_broken_file_is_skipped_and_logged(
         self, yaml_mode: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
