@@ -70,7 +70,7 @@ _SAFE_TAGS = frozenset(
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class StepDocument(_Strict):
@@ -135,6 +135,7 @@ class GroupDocument(_Strict):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
+        allow_inf_nan=False,
         title="Spine PipelineGroup",
         populate_by_name=True,
     )
@@ -408,12 +409,36 @@ def _message(error: Mapping[str, Any], parts: tuple[Any, ...]) -> str:
     return f"{message}, got {type(value).__name__}"
 
 
+_JSON_TAGS = frozenset({"list", "dict", "str", "bool", "int", "float", "none"})
+
+
+def _without_union_tags(parts: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop the member names pydantic puts in locations inside JSON values.
+
+    Inside params, a location alternates a key (or index) and the union member
+    tried (`params.x.list[1].float`); a person wants `params.x[1]`.
+    """
+    if parts[:2] == ("spec", "defaults"):
+        prefix = 2
+    elif parts[:2] == ("spec", "pipelines") and parts[3:4] == ("params",):
+        prefix = 4
+    else:
+        return parts
+    rest = parts[prefix:]
+    kept = [
+        part
+        for position, part in enumerate(rest)
+        if not (position % 2 == 1 and part in _JSON_TAGS)
+    ]
+    return parts[:prefix] + tuple(kept)
+
+
 def _pydantic_issues(
     error: ValidationError, source: str, index: _NodeIndex | None
 ) -> list[SpecIssue]:
     issues = []
     for item in error.errors():
-        parts = tuple(p for p in item["loc"] if p != "[key]")
+        parts = _without_union_tags(tuple(p for p in item["loc"] if p != "[key]"))
         line = index.line(parts) if index is not None else None
         issues.append(
             SpecIssue(_format_path(parts), _message(item, parts), line, source)

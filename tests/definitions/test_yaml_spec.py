@@ -163,6 +163,12 @@ INVALID_DOCUMENTS = [
         "expected an identifier (letters, digits, '_'), got 'bad-key'",
     ),
     (
+        "params are finite JSON values",
+        _set("spec.pipelines.0.params.limits", [1, float("inf")]),
+        "spec.pipelines[0].params.limits[1]",
+        "Input should be a finite number, got float inf",
+    ),
+    (
         "execution",
         _set("spec.policy.execution", "paralel"),
         "spec.policy.execution",
