@@ -115,11 +115,9 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
     from django.test.runner import DiscoverRunner
-    from django.test.utils import setup_test_environment
 
     from tests.factories import UserFactory
 
-    setup_test_environment()
     runner = DiscoverRunner(verbosity=0, interactive=False)
     databases = runner.setup_databases()
     try:

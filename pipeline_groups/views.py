@@ -30,6 +30,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from pipeline_groups import engine, storage
@@ -86,6 +87,18 @@ class Badge:
             return cls(status="none", label="Never run", symbol="–")
         label = StepStatus(status).label if status in StepStatus.values else status
         return cls(status=status, label=label, symbol=status_style(status)[2])
+
+    @property
+    def html(self) -> str:
+        """Return the badge markup (built here: an include per row is slow)."""
+        return format_html(
+            '<span class="status status-{}" data-status="{}">'
+            '<span class="symbol" aria-hidden="true">{}</span> {}</span>',
+            self.status,
+            self.status,
+            self.symbol,
+            self.label,
+        )
 
 
 @dataclass

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from http import HTTPStatus
 
 import pytest
 from django.urls import reverse
 
+from pipeline_groups import register_pipeline
 from pipeline_groups.forms import parse_value, show_value
 from pipeline_groups.models import Backend, GroupRun, RunStatus, TriggerSource
 from tests.factories import GroupDefinitionFactory, group_document
@@ -17,9 +17,24 @@ pytestmark = pytest.mark.django_db
 URL = reverse("run-group", args=["finra.weekly_refresh"])
 
 
+@register_pipeline("pages_test.form_step")
+def form_step(ctx: object, tier: str, week_ending: str, force: bool = False) -> dict:
+    """Do nothing; the form tests only plan and start groups of it."""
+    return {}
+
+
+def form_document() -> dict:
+    """Return the factory's two-step document over the test pipeline."""
+    document = group_document("finra.weekly_refresh")
+    for step in document["spec"]["pipelines"]:
+        step["pipeline"] = "pages_test.form_step"
+        step["params"] = {}
+    return document
+
+
 @pytest.fixture
 def group():
-    return GroupDefinitionFactory(name="finra.weekly_refresh")
+    return GroupDefinitionFactory(name="finra.weekly_refresh", spec=form_document())
 
 
 class TestRunForm:
@@ -89,7 +104,7 @@ class TestRunForm:
         assert not GroupRun.objects.exists()
 
     def test_plan_error_is_shown_beside_the_field_it_names(self, operator_client):
-        document = group_document("finra.weekly_refresh")
+        document = form_document()
         document["spec"]["pipelines"][1]["params"] = {"limit": "{{ params.limit }}"}
         GroupDefinitionFactory(name="finra.weekly_refresh", spec=document)
 
@@ -104,7 +119,7 @@ class TestRunForm:
         assert not GroupRun.objects.exists()
 
     def test_plan_error_without_a_field_is_shown_above_the_form(self, operator_client):
-        document = copy.deepcopy(group_document("finra.weekly_refresh"))
+        document = form_document()
         document["spec"]["pipelines"][0]["pipeline"] = "finra.otc_transparency.nope"
         GroupDefinitionFactory(name="finra.weekly_refresh", spec=document)
 
