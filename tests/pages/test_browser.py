@@ -164,6 +164,11 @@ class TestPipelinesPageInBrowser:
         assert "pages_test.slow_step" in steps.nth(1).inner_text()
 
         row.get_by_role("link", name="Run group").click()
+        page.fill("input[name=seconds]", "")
+        page.get_by_role("button", name="Start run").click()
+        field_error = page.locator('[data-field="seconds"] .field-errors')
+        assert "This field is required." in field_error.inner_text()
+        _screenshot(page, "run_form_error")
         page.fill("input[name=seconds]", "1.2")
         page.fill("input[name=label]", "from the browser")
         page.get_by_role("button", name="Start run").click()
