@@ -10,6 +10,14 @@ from django.core.management import call_command
 from rest_framework import status
 from rest_framework.test import APIClient
 
+from pipeline_groups.models import GroupDefinition
+from tests.factories import (
+    DeadLetterFactory,
+    ExecutionFactory,
+    GroupDefinitionFactory,
+    GroupRunFactory,
+)
+
 pytestmark = pytest.mark.django_db
 
 DOCUMENTED_PATHS = {
@@ -133,3 +141,51 @@ class TestBrowsableApi:
 
         assert response.status_code == status.HTTP_200_OK
         assert response["Content-Type"].startswith("text/html")
+
+
+class TestBrowsableApiOnDetails:
+    @pytest.mark.parametrize(
+        "template",
+        [
+            "/api/groups/{group}/",
+            "/api/groups/{group}/plan?tier=T1&week_ending=2026-01-03",
+            "/api/groups/runs/{run}/",
+            "/api/pipelines/apitest.fail/",
+            "/api/executions/{execution}/",
+            "/api/dead-letters/{letter}/",
+        ],
+    )
+    def test_details_render_as_html(
+        self, admin_client: APIClient, template: str, weekly_group: dict
+    ) -> None:
+        group = GroupDefinition.objects.get(name=weekly_group["name"])
+        objects = {
+            "group": group.name,
+            "run": GroupRunFactory(group=group).id,
+            "execution": ExecutionFactory().id,
+            "letter": DeadLetterFactory().id,
+        }
+
+        response = admin_client.get(template.format(**objects), HTTP_ACCEPT="text/html")
+
+        assert response.status_code == status.HTTP_200_OK
+        assert response["Content-Type"].startswith("text/html")
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/api/groups/finra.weekly_refresh/run",
+            "/api/pipelines/apitest.fail/run",
+            "/api/groups/runs/01NOSUCHRUN/cancel",
+        ],
+    )
+    def test_post_only_actions_render_a_page_with_a_form(
+        self, admin_client: APIClient, path: str
+    ) -> None:
+        GroupDefinitionFactory(name="finra.weekly_refresh")
+
+        response = admin_client.get(path, HTTP_ACCEPT="text/html")
+
+        assert response.status_code == status.HTTP_405_METHOD_NOT_ALLOWED
+        assert response["Content-Type"].startswith("text/html")
+        assert "<form" in response.content.decode()
