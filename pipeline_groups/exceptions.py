@@ -315,3 +315,100 @@ class GroupSourcePathError(SpineError, FileNotFoundError):
             f"{path!r} is neither a file nor a folder; give a group file or a "
             "folder of *.yaml files"
         )
+
+
+# Group runs and executions (the engine).
+
+
+class GroupInactiveError(SpineError, RuntimeError):
+    """A group that was deactivated: it can be read but not run."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"Group {name!r} is inactive; activate it before running it")
+
+
+class RunNotFoundError(SpineError, KeyError):
+    """A group run id that no run carries."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """The sentence shown to a person."""
+        return f"Group run {self.run_id!r} does not exist"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ExecutionNotFoundError(SpineError, KeyError):
+    """An execution id that no execution carries."""
+
+    def __init__(self, execution_id: str) -> None:
+        self.execution_id = execution_id
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """The sentence shown to a person."""
+        return f"Execution {self.execution_id!r} does not exist"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class DeadLetterNotFoundError(SpineError, KeyError):
+    """A dead-letter id that no dead letter carries."""
+
+    def __init__(self, dead_letter_id: str) -> None:
+        self.dead_letter_id = dead_letter_id
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """The sentence shown to a person."""
+        return f"Dead letter {self.dead_letter_id!r} does not exist"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RunFinishedError(SpineError, RuntimeError):
+    """A cancel asked of a run that has already finished."""
+
+    def __init__(self, run_id: str, status: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        super().__init__(
+            f"Group run {run_id!r} has already finished ({status}); "
+            "there is nothing to cancel"
+        )
+
+
+class RunNotRetryableError(SpineError, RuntimeError):
+    """A retry asked of a run that is still active or that completed."""
+
+    def __init__(self, run_id: str, status: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        why = (
+            "it completed, so nothing needs to run again"
+            if status == "completed"
+            else "it has not finished yet"
+        )
+        super().__init__(f"Group run {run_id!r} cannot be retried: {why}")
+
+
+class DeadLetterReplayedError(SpineError, RuntimeError):
+    """A replay asked of a dead letter that was already replayed."""
+
+    def __init__(self, dead_letter_id: str, replay_execution_id: str | None) -> None:
+        self.dead_letter_id = dead_letter_id
+        self.replay_execution_id = replay_execution_id
+        super().__init__(
+            f"Dead letter {dead_letter_id!r} was already replayed"
+            + (f" as execution {replay_execution_id}" if replay_execution_id else "")
+        )

@@ -1,0 +1,335 @@
+"""Who runs a ready step: threads in this process, or django-q2 workers.
+
+Both backends sit over the same state machine (`pipeline_groups.engine`) and differ
+only in what happens to an execution once it is queued and committed:
+
+- `inline`: an `InlineRunner` owns a small pool of threads in the calling process
+  and runs the run's steps there until the run ends (`rungroup`, tests, bench);
+- `django_q`: each queued execution becomes one django-q2 task
+  (`pipeline_groups.tasks.run_step`), which claims it, runs it and advances the
+  run, enqueuing what became ready. One broker object is kept per process and
+  passed to `async_task`, which spares a new Redis connection per task.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection
+from django.utils import timezone
+
+from pipeline_groups.models import RUN_TERMINAL, Backend, GroupRun, RunStatus
+
+if TYPE_CHECKING:
+    from pipeline_groups.engine import Transition
+
+logger = logging.getLogger(__name__)
+
+RUN_STEP_TASK = "pipeline_groups.tasks.run_step"
+ADVANCE_RUN_TASK = "pipeline_groups.tasks.advance_run"
+# How often an idle inline runner looks at its run again (keys held elsewhere).
+IDLE_POLL_SECONDS = 0.25
+
+_runners: dict[str, InlineRunner] = {}
+_runners_lock = threading.Lock()
+
+
+# django-q2.
+
+_broker: Any = None
+_broker_pid: int | None = None
+_broker_lock = threading.Lock()
+
+
+def broker() -> Any:
+    """Return this process's django-q2 broker, built once per process."""
+    global _broker, _broker_pid
+    with _broker_lock:
+        if _broker is None or _broker_pid != os.getpid():
+            from django_q.brokers import get_broker
+
+            _broker = get_broker()
+            _broker_pid = os.getpid()
+        return _broker
+
+
+def _enqueue(task: str, argument: str) -> None:
+    from django_q.tasks import async_task
+
+    async_task(task, argument, broker=broker(), task_name=f"{task}:{argument}")
+
+
+def enqueue_step(execution_id: str) -> None:
+    """Hand one queued execution to the django-q2 workers."""
+    _enqueue(RUN_STEP_TASK, execution_id)
+
+
+def enqueue_advance(run_id: str) -> None:
+    """Ask the django-q2 workers to advance a run (its first dispatch, a resume)."""
+    _enqueue(ADVANCE_RUN_TASK, run_id)
+
+
+# What the engine calls once a transition has committed.
+
+
+def after_commit(
+    backend: str,
+    run_id: str | None,
+    dispatched: Sequence[str],
+    transitions: Sequence[Transition],
+) -> None:
+    """Run the newly queued executions and report transitions to an inline caller."""
+    runner = _runners.get(run_id) if run_id is not None else None
+    if runner is not None and transitions:
+        runner.notify(transitions)
+    if not dispatched:
+        return
+
+    if backend == Backend.INLINE and runner is not None:
+        runner.submit(dispatched)
+        return
+    if backend == Backend.INLINE:
+        # The process that drove this run is gone (or never was): let workers
+        # pick it up rather than leave the steps queued.
+        logger.warning(
+            "Run %s: no inline runner in this process; %d steps go to django-q2",
+            run_id,
+            len(dispatched),
+        )
+    for execution_id in dispatched:
+        enqueue_step(execution_id)
+
+
+# The inline backend.
+
+
+class InlineRunner:
+    """Run one group run's steps in a pool of threads, until the run ends.
+
+    Worker threads call `engine.execute_step`; the advance at the end of each step
+    submits what became ready back to this runner (through `after_commit`). The
+    calling thread only waits, reports transitions and handles Ctrl-C.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        on_transition: Callable[[Transition], None] | None = None,
+        max_workers: int | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.on_transition = on_transition
+        self.max_workers = max_workers
+        self.work: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self.events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.threads: list[threading.Thread] = []
+        self.interrupts = 0
+
+    # Called from any thread.
+
+    def submit(self, execution_ids: Sequence[str]) -> None:
+        """Queue executions for the pool."""
+        with self.lock:
+            self.in_flight += len(execution_ids)
+        for execution_id in execution_ids:
+            self.work.put(execution_id)
+
+    def notify(self, transitions: Sequence[Transition]) -> None:
+        """Pass transitions to the calling thread, which reports them in order."""
+        if self.on_transition is not None:
+            self.events.put(("transitions", list(transitions)))
+
+    # The pool.
+
+    def _worker(self) -> None:
+        from pipeline_groups import engine
+
+        try:
+            while True:
+                execution_id = self.work.get()
+                if execution_id is None:
+                    return
+                try:
+                    engine.execute_step(execution_id)
+                except Exception as error:
+                    logger.exception(
+                        "Run %s: execution %s broke the engine",
+                        self.run_id,
+                        execution_id,
+                    )
+                    engine.end_execution(
+                        execution_id,
+                        error=f"engine error: {type(error).__name__}: {error}",
+                        event_kind="failed",
+                    )
+                finally:
+                    self.events.put(("done", execution_id))
+        finally:
+            connection.close()
+
+    def _start_threads(self, count: int) -> None:
+        for number in range(count):
+            thread = threading.Thread(
+                target=self._worker,
+                name=f"spine-inline-{self.run_id[-6:]}-{number}",
+                daemon=True,
+            )
+            thread.start()
+            self.threads.append(thread)
+
+    def _stop_threads(self, wait: bool) -> None:
+        for _ in self.threads:
+            self.work.put(None)
+        if wait:
+            for thread in self.threads:
+                thread.join()
+
+    # The calling thread.
+
+    def drive(self) -> None:
+        """Run the run to its end; re-raises KeyboardInterrupt once it is recorded."""
+        from pipeline_groups import engine
+
+        run = GroupRun.objects.get(pk=self.run_id)
+        limit = engine.plan_of(run).concurrency_limit
+        self._start_threads(self.max_workers or limit)
+        with _runners_lock:
+            _runners[self.run_id] = self
+        clean = False
+        try:
+            self._guarded(lambda: engine.advance_run(self.run_id))
+            self._loop()
+            clean = True
+        finally:
+            with _runners_lock:
+                _runners.pop(self.run_id, None)
+            self._stop_threads(wait=clean and self.interrupts < 2)
+            self._drain()
+        if self.interrupts:
+            raise KeyboardInterrupt
+
+    def _loop(self) -> None:
+        deadline: float | None = None
+        while True:
+            timeout = IDLE_POLL_SECONDS
+            if deadline is not None:
+                timeout = max(0.0, min(timeout, deadline - time.time()))
+            try:
+                self._guarded(lambda wait=timeout: self._wait(wait))
+            except _Idle:
+                status, deadline_at = self._state()
+                if status in RUN_TERMINAL:
+                    return
+                deadline = deadline_at.timestamp() if deadline_at else None
+                self._guarded(self._advance_when_due)
+
+    def _wait(self, timeout: float) -> None:
+        """Handle one event, or raise _Idle when nothing runs (or time passed)."""
+        try:
+            kind, payload = self.events.get(timeout=timeout)
+        except queue.Empty:
+            raise _Idle from None
+        if kind == "transitions":
+            self._report(payload)
+            return
+        with self.lock:
+            self.in_flight -= 1
+            idle = self.in_flight == 0
+        if idle:
+            self._drain()
+            raise _Idle
+
+    def _advance_when_due(self) -> None:
+        from pipeline_groups import engine
+
+        with self.lock:
+            busy = self.in_flight > 0
+        if not busy:
+            engine.advance_run(self.run_id)
+
+    def _state(self) -> tuple[str, Any]:
+        row = (
+            GroupRun.objects.filter(pk=self.run_id)
+            .values_list("status", "deadline_at")
+            .first()
+        )
+        if row is None:
+            return RunStatus.CANCELLED, None
+        status, deadline_at = row
+        if deadline_at is not None and deadline_at <= timezone.now():
+            # Past the deadline something must cancel what waits, even mid-step.
+            from pipeline_groups import engine
+
+            engine.advance_run(self.run_id)
+            deadline_at = None
+        return status, deadline_at
+
+    def _report(self, transitions: Sequence[Transition]) -> None:
+        if self.on_transition is None:
+            return
+        for transition in transitions:
+            self.on_transition(transition)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                kind, payload = self.events.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "transitions":
+                self._report(payload)
+            else:
+                with self.lock:
+                    self.in_flight -= 1
+
+    def _guarded(self, action: Callable[[], Any]) -> Any:
+        """Run a step of the loop; Ctrl-C cancels the run, a second one forces it."""
+        try:
+            return action()
+        except KeyboardInterrupt:
+            self.interrupts += 1
+            self._interrupted()
+            return None
+
+    def _interrupted(self) -> None:
+        from pipeline_groups import engine
+        from pipeline_groups.exceptions import RunFinishedError
+
+        if self.interrupts == 1:
+            logger.warning("Run %s interrupted: cancelling it", self.run_id)
+            try:
+                engine.cancel_run(self.run_id, requested_by="Ctrl-C")
+            except RunFinishedError:
+                pass
+            return
+
+        logger.warning(
+            "Run %s interrupted twice: recording running steps as cancelled",
+            self.run_id,
+        )
+        from pipeline_groups.models import EventKind, Execution, StepStatus
+
+        running = Execution.objects.filter(
+            group_step__group_run_id=self.run_id, status=StepStatus.RUNNING
+        ).values_list("id", flat=True)
+        for execution_id in list(running):
+            engine.end_execution(
+                execution_id,
+                status=StepStatus.CANCELLED,
+                error="cancelled: interrupted before the step finished",
+                event_kind=EventKind.CANCELLED,
+            )
+        with self.lock:
+            self.in_flight = 0
+
+
+class _Idle(Exception):
+    """Nothing of the run is in this runner's hands right now."""
