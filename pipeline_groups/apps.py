@@ -11,12 +11,14 @@ logger = logging.getLogger(__name__)
 
 
 def load_pipeline_modules() -> list[str]:
-    """Import `domains` and each module of SPINE_PIPELINE_MODULES, in that order.
+    """Import `domains.pipelines`, then each module of SPINE_PIPELINE_MODULES.
 
     Importing a module runs its `@register_pipeline` decorators, so every process
-    (web, worker, command) ends up with the same registry.
+    (web, worker, command) ends up with the same registry. The sample domains are
+    an app with models, so their pipelines live in `domains.pipelines`, which is
+    only importable once the app registry is ready.
     """
-    names = ["domains", *settings.SPINE_PIPELINE_MODULES]
+    names = ["domains.pipelines", *settings.SPINE_PIPELINE_MODULES]
     for name in names:
         try:
             importlib.import_module(name)

@@ -1,0 +1,1 @@
+"""FINRA sample domain: OTC transparency weekly summaries."""

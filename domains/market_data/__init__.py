@@ -1,0 +1,1 @@
+"""Market data sample domain: daily prices per symbol."""

@@ -1,0 +1,1 @@
+"""Reference data sample domain: exchanges and their trading calendars."""
