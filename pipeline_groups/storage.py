@@ -153,8 +153,10 @@ def save_group(
 
     `metadata.version` of the group is ignored: the stored version is the
     server's. Saving an inactive group's unchanged document activates it again
-    without a new version.
+    without a new version. A group that is not a valid document (a Python group
+    can be built with any values) raises `GroupSpecError` and stores nothing.
     """
+    validate_document(group.to_document(), source=f"group {group.name}")
     with transaction.atomic():
         definition = (
             GroupDefinition.objects.select_for_update().filter(name=group.name).first()
@@ -427,10 +429,17 @@ class SyncReport:
 
 
 def sync_python_groups() -> list[tuple[str, SaveStatus]]:
-    """Mirror every group registered in Python into the table."""
+    """Mirror every group registered in Python into the table.
+
+    An invalid group is logged and skipped, so `migrate` still finishes.
+    """
     results = []
     for group in list_groups():
-        _, status = save_group(group, source=GroupSource.PYTHON)
+        try:
+            _, status = save_group(group, source=GroupSource.PYTHON)
+        except GroupSpecError as error:
+            logger.error("Python group %s not mirrored: %s", group.name, error)
+            continue
         results.append((group.name, status))
     return results
 

@@ -9,7 +9,11 @@ import pytest
 from django.test import override_settings
 
 from pipeline_groups import PipelineGroup, register_group, storage
-from pipeline_groups.exceptions import GroupNotFoundError, GroupStorageReadOnlyError
+from pipeline_groups.exceptions import (
+    GroupNotFoundError,
+    GroupSpecError,
+    GroupStorageReadOnlyError,
+)
 from pipeline_groups.models import GroupDefinition, GroupSource, GroupVersion
 from pipeline_groups.registry import unregister_group
 from tests.definitions.documents import VALID_YAML
@@ -105,6 +109,18 @@ class TestSaveGroup:
 
         with pytest.raises(GroupNotFoundError, match="did you mean 'demo.stored'"):
             storage.load_group("demo.stord")
+
+    def test_an_invalid_group_stores_nothing(self) -> None:
+        group = PipelineGroup("runs").add("a", "t.anything", depends_on=["b"])
+
+        with pytest.raises(GroupSpecError) as caught:
+            storage.save_group(group, source=GroupSource.PYTHON)
+
+        assert [issue.path for issue in caught.value.issues] == [
+            "metadata.name",
+            "spec.pipelines[0].depends_on[0]",
+        ]
+        assert not GroupDefinition.objects.exists()
 
     def test_activate_and_deactivate_unknown_group_raise(self) -> None:
         with pytest.raises(GroupNotFoundError):
