@@ -24,7 +24,6 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -40,7 +39,7 @@ from pipeline_groups.api.filters import (
     GroupRunFilter,
 )
 from pipeline_groups.api.pagination import SpinePagination
-from pipeline_groups.api.parsers import YAMLParser, YamlText
+from pipeline_groups.api.parsers import StrictJSONParser, YAMLParser, YamlText
 from pipeline_groups.api.permissions import (
     ADD_GROUP,
     CHANGE_GROUP,
@@ -229,7 +228,7 @@ class SpineViewMixin:
 
     permission_classes = [SpinePermission]
     pagination_class = SpinePagination
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     action_permissions: dict[str, list[str]] = {}
 
 
@@ -290,7 +289,7 @@ class GroupViewSet(
     filterset_class = GroupFilter
     lookup_field = "name"
     lookup_value_regex = r"[^/]+?"
-    parser_classes = [JSONParser, YAMLParser]
+    parser_classes = [StrictJSONParser, YAMLParser]
     http_method_names = ["get", "post", "put", "delete", "head", "options"]
     action_permissions = {
         "create": [ADD_GROUP],

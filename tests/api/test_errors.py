@@ -119,3 +119,57 @@ class TestErrorBodies:
 
     def test_codes_are_snake_case_class_names(self) -> None:
         assert snake_code(GroupNotFoundError("x")) == "group_not_found"
+
+
+class TestHostileBodies:
+    @pytest.mark.parametrize(
+        ("path", "body"),
+        [
+            ("/api/groups/", "[" * 100_000),
+            ("/api/pipelines/apitest.fail/run", '{"params": {"x": 1e999}}'),
+            ("/api/pipelines/apitest.fail/run", '{"params": {"x": NaN}}'),
+            ("/api/pipelines/apitest.fail/run", '{"params": {"x": -Infinity}}'),
+        ],
+    )
+    def test_json_that_cannot_be_stored_is_a_400(
+        self, admin_client: APIClient, path: str, body: str
+    ) -> None:
+        response = admin_client.post(path, body, content_type="application/json")
+
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json()["code"] == "parse_error"
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "a: &a [*a, *a]\n",
+            "!!python/object/apply:os.system ['true']\n",
+            "- just\n- a list\n",
+            "",
+        ],
+    )
+    def test_hostile_yaml_is_a_400(self, admin_client: APIClient, text: str) -> None:
+        response = admin_client.post(
+            "/api/groups/", text, content_type="application/yaml"
+        )
+
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json()["code"] == "group_spec"
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/api/groups/%00/",
+            "/api/groups/" + "a" * 5000 + "/",
+            "/api/groups/%C3%A9.%C3%BC/plan?x=%00",
+            "/api/groups/runs/?created_after=not-a-date",
+            "/api/groups/runs/?limit=-5&offset=-3",
+        ],
+    )
+    def test_odd_paths_and_queries_are_not_server_errors(
+        self, admin_client: APIClient, path: str
+    ) -> None:
+        response = admin_client.get(path)
+
+        assert response.status_code < 500
+        assert response["Content-Type"] == "application/json"
