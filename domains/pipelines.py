@@ -4,8 +4,9 @@
 use the models, so they cannot be imported from `domains/__init__.py`.
 """
 
+from domains import python_groups
 from domains.finra import otc_transparency
 from domains.market_data import prices
 from domains.reference import exchange_calendar
 
-__all__ = ["exchange_calendar", "otc_transparency", "prices"]
+__all__ = ["exchange_calendar", "otc_transparency", "prices", "python_groups"]
