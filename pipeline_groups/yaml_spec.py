@@ -48,6 +48,7 @@ __all__ = [
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_ALIAS_EXPANSION = 10_000
+MAX_DEPTH = 50
 RESERVED_GROUP_NAMES = frozenset({"runs"})
 
 IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -203,6 +204,8 @@ class _NodeIndex:
         self.distinct.add(id(node))
         if self.expanded - len(self.distinct) > MAX_ALIAS_EXPANSION:
             raise _TooLarge(node)
+        if len(path) > MAX_DEPTH:
+            raise _TooDeep(node)
         self.lines.setdefault(path, node.start_mark.line + 1)
 
         if node.tag not in _SAFE_TAGS:
@@ -271,6 +274,11 @@ class _TooLarge(Exception):
         self.node = node
 
 
+class _TooDeep(Exception):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+
 class _Recursive(Exception):
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -306,6 +314,12 @@ def _parse(text: str, source: str) -> tuple[Any, _NodeIndex, list[SpecIssue]]:
         )
     except _Recursive as error:
         _issue(source, "recursive alias", error.node.start_mark.line + 1)
+    except _TooDeep as error:
+        _issue(
+            source,
+            f"values are nested more than {MAX_DEPTH} levels deep",
+            error.node.start_mark.line + 1,
+        )
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -349,7 +363,24 @@ def validate_document(
     document: Mapping[str, Any], source: str = "<document>"
 ) -> PipelineGroup:
     """Validate an already-parsed document (a dict from JSON or YAML)."""
+    if _depth_exceeds(document, MAX_DEPTH):
+        message = f"values are nested more than {MAX_DEPTH} levels deep"
+        raise GroupSpecError([SpecIssue("", message, None, source)], source)
     return _validate(document, source, None, [])
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Return whether a JSON-like value nests deeper than `limit` (no recursion)."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, Mapping):
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend((child, depth + 1) for child in item)
+    return False
 
 
 # Validation.

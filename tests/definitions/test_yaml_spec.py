@@ -307,6 +307,22 @@ class TestInvalidDocuments:
             "aliases expand the document by more than 10000 values"
         )
 
+    def test_deep_nesting_is_refused(self) -> None:
+        error = _problem("a: " + "[" * 60 + "]" * 60)
+
+        assert error.issues[0].message == "values are nested more than 50 levels deep"
+
+    def test_deep_nesting_in_a_parsed_document_is_refused(self) -> None:
+        document = valid_document()
+        deep: list[object] = []
+        document["spec"]["defaults"]["deep"] = deep
+        for _ in range(5000):
+            deep.append([])
+            deep = deep[0]  # type: ignore[assignment]
+
+        with pytest.raises(GroupSpecError, match="nested more than 50 levels"):
+            PipelineGroup.from_document(document)
+
     def test_recursive_alias_is_refused(self) -> None:
         error = _problem("a: &a [*a]")
 
