@@ -6,6 +6,7 @@ any error imports nothing and makes the command exit 1.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         """Import, report per file, and fail when any file failed."""
         paths = [Path(path) for path in options["paths"]] or None
+        started = time.perf_counter()
         try:
             report = storage.import_group_files(
                 paths, prune=options["prune"], dry_run=options["dry_run"]
@@ -50,6 +52,8 @@ class Command(BaseCommand):
             raise CommandError(str(error).splitlines()[0]) from None
 
         self._report(report, options["verbosity"])
+        if options["verbosity"] >= 2:
+            self.stdout.write(f"  took {time.perf_counter() - started:.3f}s")
         if report.failed:
             raise CommandError(
                 f"{report.counts['failed']} of {len(report.files)} files failed; "
