@@ -67,7 +67,7 @@ class Recorder:
         return [s["name"] for s in sorted(self.spans, key=lambda s: s["start"])]
 
     def max_overlap(self) -> int:
-        """The largest number of bodies that ran at the same moment."""
+        """Return the largest number of bodies that ran at the same moment."""
         points = sorted(
             [(s["start"], 1) for s in self.spans] + [(s["end"], -1) for s in self.spans]
         )
@@ -80,7 +80,7 @@ class Recorder:
 
 @pytest.fixture
 def recorder() -> Recorder:
-    """A fresh record of pipeline bodies for one test."""
+    """Return a fresh record of pipeline bodies for one test."""
     return Recorder()
 
 
@@ -95,8 +95,10 @@ def pipelines(recorder: Recorder) -> Iterator[None]:
         recorder.add(label, start, time.monotonic(), execution_id=ctx.execution_id)
         return {"label": label}
 
-    def fail(ctx: Any, label: str, **params: Any) -> None:
+    def fail(ctx: Any, label: str, seconds: float = 0.0, **params: Any) -> None:
         start = time.monotonic()
+        if seconds:
+            time.sleep(seconds)
         recorder.add(label, start, time.monotonic())
         raise ValueError(f"{label} broke")
 
