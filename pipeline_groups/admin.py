@@ -227,6 +227,17 @@ def _document_yaml(spec: Any) -> str:
     return yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=88)
 
 
+def _content_yaml(spec: Any) -> str:
+    """Return a stored document as YAML without `metadata.version`, for diffs."""
+    document = dict(spec or {})
+    document["metadata"] = {
+        key: value
+        for key, value in (document.get("metadata") or {}).items()
+        if key != "version"
+    }
+    return _document_yaml(document)
+
+
 def _read_only_reason() -> str:
     """Say why groups cannot be changed here in yaml storage mode."""
     return str(
@@ -367,8 +378,8 @@ class GroupDefinitionAdmin(admin.ModelAdmin):
         if previous is None:
             return "first version"
         lines = difflib.unified_diff(
-            _document_yaml(previous.spec).splitlines(),
-            _document_yaml(version.spec).splitlines(),
+            _content_yaml(previous.spec).splitlines(),
+            _content_yaml(version.spec).splitlines(),
             fromfile=f"v{previous.version}",
             tofile=f"v{version.version}",
             lineterm="",

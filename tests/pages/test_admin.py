@@ -137,6 +137,7 @@ class TestGroupYamlEditing:
         assert GroupVersion.objects.filter(group=definition).count() == 2
         assert "diff against v1" in html
         assert "+  - name: step_2" in html
+        assert "-  version: 1" not in html
 
     def test_saving_the_same_document_keeps_the_version(self, admin_client):
         definition = stored()

@@ -21,7 +21,13 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 
 from pipeline_groups import engine, register_pipeline
-from pipeline_groups.models import Backend, GroupRun, RunStatus, TriggerSource
+from pipeline_groups.models import (
+    Backend,
+    GroupDefinition,
+    GroupRun,
+    RunStatus,
+    TriggerSource,
+)
 from pipeline_groups.storage import save_group
 from pipeline_groups.yaml_spec import load_group_yaml
 from tests.factories import DEFAULT_PASSWORD, UserFactory
@@ -283,3 +289,27 @@ class TestRunPageInBrowser:
         assert page.locator('button[data-action="cancel"]').count() == 0
         assert page.locator('button[data-action="retry"]').count() == 1
         _screenshot(page, "run_page_cancelled")
+
+
+class TestAdminInBrowser:
+    def test_group_yaml_edit_becomes_version_two_with_a_diff(
+        self, page, live_server, demo_group
+    ):
+        UserFactory(username="operator", is_staff=True, is_superuser=True)
+        definition = GroupDefinition.objects.get(name=GROUP)
+        path = f"/admin/pipeline_groups/groupdefinition/{definition.pk}/change/"
+        _log_in(page, live_server.url)
+        page.goto(live_server.url + path)
+        editor = page.locator("textarea[name=yaml]")
+        text = editor.input_value()
+
+        editor.fill(text.replace("Two slow steps", "Three slow steps"))
+        page.get_by_role("button", name="Save and continue editing").click()
+        page.get_by_text("diff against v1").click()
+
+        definition.refresh_from_db()
+        assert definition.version == 2
+        assert (
+            "+  description: Three slow steps" in page.locator("pre.diff").inner_text()
+        )
+        _screenshot(page, "admin_group_versions")
