@@ -83,6 +83,12 @@ def slow_step(ctx: Any, seconds: float = 0.5, label: str = "") -> dict[str, Any]
     return {"label": label, "stopped": False}
 
 
+@register_pipeline("pages_test.failing_step")
+def failing_step(ctx: Any, **params: Any) -> None:
+    """Fail the way a bad input file fails."""
+    raise ValueError("week_ending 2026-01-04 is not a Friday\nsecond line")
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(chromium_path: str) -> dict[str, Any]:
     """Launch Debian's chromium, never a browser Playwright downloaded."""
@@ -241,6 +247,35 @@ class TestPipelinesPageInBrowser:
         assert hidden_polls <= 1
         assert len(polls) > visible_polls + hidden_polls
         _screenshot(page, "pipelines_polling_resumed")
+
+    def test_failed_run_shows_failing_step_and_skipped_reason(
+        self, page, live_server, operator, demo_group
+    ):
+        broken = load_group_yaml(
+            GROUP_YAML.replace(
+                "name: crunch\n      pipeline: pages_test.slow_step",
+                "name: crunch\n      pipeline: pages_test.failing_step",
+            )
+        )
+        save_group(broken, source="api")
+        run = engine.start_run(
+            GROUP,
+            {"seconds": 0.1, "label": "broken"},
+            trigger_source=TriggerSource.CLI,
+            backend=Backend.INLINE,
+        )
+        engine.run_inline(run)
+
+        _log_in(page, live_server.url)
+        page.get_by_role("button", name="Expand all").click()
+        row = page.locator(f'tbody[data-group-name="{GROUP}"]')
+
+        summary = row.locator("tr.group-row .failure").inner_text()
+        assert "crunch failed:" in summary
+        assert "ValueError: week_ending 2026-01-04 is not a Friday" in summary
+        assert "second line" not in summary
+        assert "crunch" in row.locator('tr[data-step="publish"] .reason').inner_text()
+        _screenshot(page, "pipelines_failed")
 
 
 class TestRunPageInBrowser:
