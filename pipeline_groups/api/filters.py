@@ -8,8 +8,13 @@ filter value is a 400 that names the filter.
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
+from django import forms
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 
 from pipeline_groups.models import (
     DeadLetter,
@@ -20,6 +25,29 @@ from pipeline_groups.models import (
     RunStatus,
     TriggerSource,
 )
+
+
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, turned into UTC so any database can compare with it."""
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        """Parse the time; a time that has no UTC equivalent is a 400."""
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(dt.UTC)
+        except (OverflowError, ValueError):
+            raise forms.ValidationError(
+                "Enter a time between the years 1 and 9999 in UTC.", code="invalid"
+            ) from None
+
+
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 time filter whose value reaches the database in UTC."""
+
+    field_class = UtcDateTimeField
+
 
 # Yes/no filters refuse anything else with a 400 rather than ignoring it.
 TRUE_WORDS = frozenset({"true", "1"})
@@ -72,12 +100,12 @@ class GroupRunFilter(filters.FilterSet):
     trigger_source = filters.ChoiceFilter(
         field_name="trigger_source", choices=TriggerSource.choices
     )
-    created_after = filters.IsoDateTimeFilter(
+    created_after = UtcDateTimeFilter(
         field_name="created_at",
         lookup_expr="gte",
         help_text="Runs created at or after this ISO 8601 time.",
     )
-    created_before = filters.IsoDateTimeFilter(
+    created_before = UtcDateTimeFilter(
         field_name="created_at",
         lookup_expr="lt",
         help_text="Runs created before this ISO 8601 time.",

@@ -1,8 +1,8 @@
 """Request bodies: strict JSON, and group documents sent as YAML.
 
 JSON bodies refuse what no database column can store or no stack can parse:
-NaN, infinities (`1e999` included) and nesting deep enough to exhaust Python's
-recursion limit are a 400, never a 500.
+NaN, infinities (`1e999` included), NUL characters (PostgreSQL stores none) and
+nesting deep enough to exhaust Python's recursion limit are a 400, never a 500.
 
 The YAML parser only decodes the body: the text goes to `yaml_spec.load_group_yaml`,
 the loader the group files go through, which parses it safely (plain YAML types
@@ -33,6 +33,19 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def contains_nul(value: Any) -> bool:
+    """Whether a NUL character hides in any string or key of a parsed value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(
+            contains_nul(key) or contains_nul(item) for key, item in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return any(contains_nul(item) for item in value)
+    return False
+
+
 class StrictJSONParser(JSONParser):
     """Parse JSON bodies, refusing non-finite numbers and runaway nesting."""
 
@@ -47,13 +60,17 @@ class StrictJSONParser(JSONParser):
         encoding = context.get("encoding", settings.DEFAULT_CHARSET)
         try:
             text = stream.read().decode(encoding) if stream else ""
-            return json.loads(
+            data = json.loads(
                 text, parse_float=_finite_float, parse_constant=_no_constant
             )
+            nul = contains_nul(data)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply") from None
         except ValueError as error:
             raise ParseError(f"JSON parse error - {error}") from error
+        if nul:
+            raise ParseError("JSON parse error - strings may not contain NUL (\\u0000)")
+        return data
 
 
 class YamlText(str):

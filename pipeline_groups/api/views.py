@@ -23,7 +23,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -39,7 +39,12 @@ from pipeline_groups.api.filters import (
     GroupRunFilter,
 )
 from pipeline_groups.api.pagination import SpinePagination
-from pipeline_groups.api.parsers import StrictJSONParser, YAMLParser, YamlText
+from pipeline_groups.api.parsers import (
+    StrictJSONParser,
+    YAMLParser,
+    YamlText,
+    contains_nul,
+)
 from pipeline_groups.api.permissions import (
     ADD_GROUP,
     CHANGE_GROUP,
@@ -230,6 +235,12 @@ class SpineViewMixin:
     pagination_class = SpinePagination
     parser_classes = [StrictJSONParser]
     action_permissions: dict[str, list[str]] = {}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """Refuse NUL characters in the path or query: no database stores them."""
+        super().initial(request, *args, **kwargs)
+        if "\x00" in request.path or contains_nul(dict(request.query_params.lists())):
+            raise ParseError("The path and query may not contain NUL characters")
 
 
 @extend_schema_view(
@@ -457,6 +468,13 @@ class GroupViewSet(
                 status_code=status.HTTP_400_BAD_REQUEST,
                 code="invalid_document",
                 errors=[{"path": "", "message": "expected a mapping", "line": None}],
+            )
+        if contains_nul(group.to_document()):
+            raise ApiError(
+                "The group document may not contain NUL characters",
+                status_code=status.HTTP_400_BAD_REQUEST,
+                code="invalid_document",
+                errors=[{"path": "", "message": "NUL character", "line": None}],
             )
         PlanResolver().validate(group)
         return group

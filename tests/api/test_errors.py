@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from rest_framework import status
 from rest_framework.test import APIClient, APIRequestFactory
 
@@ -129,6 +130,7 @@ class TestHostileBodies:
             ("/api/pipelines/apitest.fail/run", '{"params": {"x": 1e999}}'),
             ("/api/pipelines/apitest.fail/run", '{"params": {"x": NaN}}'),
             ("/api/pipelines/apitest.fail/run", '{"params": {"x": -Infinity}}'),
+            ("/api/pipelines/apitest.fail/run", '{"params": {"x": "a\\u0000b"}}'),
         ],
     )
     def test_json_that_cannot_be_stored_is_a_400(
@@ -164,6 +166,11 @@ class TestHostileBodies:
             "/api/groups/%C3%A9.%C3%BC/plan?x=%00",
             "/api/groups/runs/?created_after=not-a-date",
             "/api/groups/runs/?limit=-5&offset=-3",
+            "/api/groups/runs/?group_name=%00",
+            "/api/groups/runs/?created_before=0221-08-23T15%3A07%3A17-20%3A55",
+            "/api/groups/runs/?created_after=0001-01-01T00:00:00%2B05:00",
+            "/api/groups/runs/%00/",
+            "/api/groups/?search=a%00",
         ],
     )
     def test_odd_paths_and_queries_are_not_server_errors(
@@ -173,3 +180,15 @@ class TestHostileBodies:
 
         assert response.status_code < 500
         assert response["Content-Type"] == "application/json"
+
+    def test_nul_in_a_yaml_document_is_a_400(
+        self, admin_client: APIClient, document: dict
+    ) -> None:
+        document["metadata"]["description"] = "PLACEHOLDER"
+        text = yaml.safe_dump(document).replace("PLACEHOLDER", '"a\\0b"')
+
+        response = admin_client.post(
+            "/api/groups/", text, content_type="application/yaml"
+        )
+
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
