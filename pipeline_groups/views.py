@@ -24,7 +24,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.db.models import F, OuterRef, Subquery, Window
+from django.db.models import F, OuterRef, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -251,25 +251,14 @@ def _describe(runs: Sequence[GroupRun]) -> dict[str, list[StepRow]]:
 # The Pipelines view.
 
 
-def _latest_runs() -> Subquery:
+def _latest_runs() -> QuerySet[GroupRun]:
     return GroupRun.objects.filter(group_name=OuterRef("name")).order_by(
         "-created_at", "-id"
     )
 
 
-def _group_rows(
-    request: HttpRequest, form: PipelineFilterForm
-) -> tuple[list[GroupRow], list[str]]:
-    """Return the shown groups with their latest runs, and every domain."""
-    domains = list(
-        GroupDefinition.objects.order_by("domain")
-        .values_list("domain", flat=True)
-        .distinct()
-    )
-    form.fields["domain"].choices = [("", "All domains")] + [
-        (domain, domain) for domain in domains
-    ]
-
+def _group_rows(request: HttpRequest, form: PipelineFilterForm) -> list[GroupRow]:
+    """Return the groups the filters keep, each with its latest run's steps."""
     groups = GroupDefinition.objects.annotate(
         latest_run_id=Subquery(_latest_runs().values("id")[:1]),
         latest_status=Subquery(_latest_runs().values("status")[:1]),
@@ -290,11 +279,10 @@ def _group_rows(
     steps = _describe([runs[run_id] for run_id in run_ids])
 
     state = _open_groups(request)
-    rows = [
+    return [
         _group_row(group, runs.get(group.latest_run_id), steps, state)
         for group in groups
     ]
-    return rows, domains
 
 
 def _group_row(
@@ -325,8 +313,17 @@ def _group_row(
         steps=step_rows,
         is_open=_is_open(state, group.pk),
         failing_step=failing.step_name if failing else "",
-        error_line=failing.error_line if failing else first_line(run.error),
+        error_line=_failure_line(run, failing),
     )
+
+
+def _failure_line(run: GroupRun, failing: StepRow | None) -> str:
+    """Return the failing step's first error line, or a failed run's own error."""
+    if failing is not None:
+        return failing.error_line
+    if run.status == RunStatus.FAILED:
+        return first_line(run.error)
+    return ""
 
 
 def _lone_pipeline_rows(form: PipelineFilterForm) -> list[PipelineRow]:
@@ -391,8 +388,13 @@ def _last_executions(names: Iterable[str]) -> dict[str, Execution]:
 
 def _pipelines_context(request: HttpRequest) -> dict[str, Any]:
     storage.ensure_synced()
-    form = PipelineFilterForm(request.GET or None, domains=[])
-    groups, _ = _group_rows(request, form)
+    domains = (
+        GroupDefinition.objects.order_by("domain")
+        .values_list("domain", flat=True)
+        .distinct()
+    )
+    form = PipelineFilterForm(request.GET or None, domains=list(domains))
+    groups = _group_rows(request, form)
     pipelines = _lone_pipeline_rows(form)
     polling = any(row.active for row in groups) or any(row.active for row in pipelines)
     query = request.GET.urlencode()
