@@ -106,7 +106,7 @@ _ERROR_TEXT = {
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     """Document error statuses, each with the common JSON error body."""
-    every = (401, 403, 405, 406, *codes)
+    every = (400, 401, 403, 405, 406, *codes)
     return {
         code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code])
         for code in sorted(set(every))
