@@ -20,16 +20,17 @@ from pipeline_groups.models import StepStatus
 
 logger = logging.getLogger(__name__)
 
-# Okabe-Ito colours, distinguishable with the common colour-vision deficiencies;
-# each pairs a light fill with a strong border, and a symbol names the status.
+# The status page's palette (pages.css): Okabe-Ito hues tuned to stay apart for
+# colour-blind readers; each pairs a light fill with a strong border, and a
+# symbol names the status.
 STATUS_STYLE: dict[str, tuple[str, str, str]] = {
-    StepStatus.PENDING: ("#f2f2f2", "#6b6b6b", "○"),
-    StepStatus.QUEUED: ("#e3f2fb", "#3a8fc4", "◔"),
-    StepStatus.RUNNING: ("#d6e8f5", "#0072b2", "◐"),
-    StepStatus.COMPLETED: ("#d9f2ea", "#007a5a", "✓"),
+    StepStatus.PENDING: ("#f0f0f0", "#555555", "○"),
+    StepStatus.QUEUED: ("#e3f2fb", "#3b8cc4", "◔"),
+    StepStatus.RUNNING: ("#d6e8f5", "#004a87", "◐"),
+    StepStatus.COMPLETED: ("#dbf1e4", "#067542", "✓"),
     StepStatus.FAILED: ("#fbe3d6", "#b34700", "✗"),
-    StepStatus.SKIPPED: ("#fdf6d8", "#8a6d00", "↷"),
-    StepStatus.CANCELLED: ("#f6e3ee", "#a3497f", "⊘"),
+    StepStatus.SKIPPED: ("#f7f3dc", "#968842", "↷"),
+    StepStatus.CANCELLED: ("#f6e3ee", "#ad558c", "⊘"),
 }
 NOT_RUN_STYLE = ("#ffffff", "#6b6b6b", "·")
 
