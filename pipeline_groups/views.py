@@ -31,6 +31,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
 from pipeline_groups import engine, storage
@@ -141,6 +142,11 @@ class GroupRow:
         """Whether the latest run can still change."""
         return self.run is not None and self.run.status in RUN_ACTIVE
 
+    @property
+    def ago(self) -> str:
+        """When the latest run was created, as a person says it."""
+        return format_ago(self.run.created_at if self.run else None)
+
 
 @dataclass
 class PipelineRow:
@@ -158,6 +164,11 @@ class PipelineRow:
         """Whether the last execution can still change."""
         return self.execution is not None and self.execution.status not in STEP_TERMINAL
 
+    @property
+    def ago(self) -> str:
+        """When the last execution was created, as a person says it."""
+        return format_ago(self.execution.created_at if self.execution else None)
+
 
 # Small formatting helpers.
 
@@ -174,6 +185,16 @@ def format_duration(seconds: float | None) -> str:
     if whole < 3600:
         return f"{whole // 60}m {whole % 60:02d}s"
     return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+
+
+def format_ago(moment: datetime | None, now: datetime | None = None) -> str:
+    """Return how long ago something happened: "just now", "5 minutes ago"."""
+    if moment is None:
+        return ""
+    now = now or timezone.now()
+    if (now - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment, now, depth=1)} ago"
 
 
 def first_line(text: str | None) -> str:

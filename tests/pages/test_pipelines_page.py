@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
-from django.urls import reverse
+from django.urls import URLPattern, reverse
+from django.utils import timezone
 
 from pipeline_groups import register_pipeline
 from pipeline_groups.models import ExecutionStatus, RunStatus
-from tests.factories import ExecutionFactory, GroupDefinitionFactory
+from pipeline_groups.urls import urlpatterns
+from pipeline_groups.views import format_ago
+from tests.factories import ExecutionFactory, GroupDefinitionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +23,22 @@ pytestmark = pytest.mark.django_db
 def lonely_sync(ctx: object) -> dict:
     """Do nothing; no group uses it, so `/` lists it below the groups."""
     return {}
+
+
+def _page_routes() -> list[str]:
+    """Return a path for every route of the pages, with made-up arguments."""
+    arguments = {"name": "finra.weekly_refresh", "run_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+    paths = []
+    for pattern in urlpatterns:
+        if isinstance(pattern, URLPattern):
+            names = pattern.pattern.converters
+            paths.append(reverse(pattern.name, kwargs={k: arguments[k] for k in names}))
+    return paths
+
+
+def _step_row(block: str, step: str) -> str:
+    """Return the row of one step inside a group's block."""
+    return block.split(f'data-step="{step}"')[1].split("</tr>")[0]
 
 
 def _group_block(html: str, name: str) -> str:
@@ -33,15 +53,19 @@ def _group_block(html: str, name: str) -> str:
 
 
 class TestLoginRequired:
-    @pytest.mark.parametrize(
-        "path",
-        ["/", "/rows/", "/runs/01ARZ3NDEKTSV4RRFFQ69G5FAV/", "/groups/x/run/"],
-    )
+    @pytest.mark.parametrize("path", _page_routes())
     def test_anonymous_reader_is_sent_to_login(self, client, path):
-        response = client.get(path)
+        posted_only = path.endswith(("/cancel/", "/retry/"))
+        response = client.post(path) if posted_only else client.get(path)
 
         assert response.status_code == HTTPStatus.FOUND
         assert response["Location"].startswith(reverse("login"))
+
+    def test_admin_sends_anonymous_readers_to_its_login(self, client):
+        response = client.get("/admin/pipeline_groups/grouprun/")
+
+        assert response.status_code == HTTPStatus.FOUND
+        assert response["Location"].startswith("/admin/login/")
 
     def test_login_page_logs_in_and_returns_to_pipelines(self, client, viewer):
         page = client.get(reverse("login"))
@@ -86,6 +110,42 @@ class TestGroupRows:
         assert 'data-step="normalize"' in block
         assert "finra.otc_transparency.normalize_week" in block
         assert 'aria-expanded="false"' in block
+
+    def test_steps_show_their_own_status_and_duration(self, viewer_client, make_run):
+        group = GroupDefinitionFactory(name="finra.weekly_refresh")
+        make_run(group, RunStatus.FAILED, ingest="completed", normalize="failed")
+
+        block = _group_block(viewer_client.get("/").content.decode(), group.name)
+
+        ingest = _step_row(block, "ingest")
+        normalize = _step_row(block, "normalize")
+        assert 'data-status="completed"' in ingest
+        assert "✓</span> Completed" in ingest
+        assert '<td class="num">12s</td>' in ingest
+        assert 'data-status="failed"' in normalize
+        assert "✗</span> Failed" in normalize
+        assert '<td class="num">42s</td>' in normalize
+
+    def test_waiting_step_shows_the_engine_reason(self, viewer_client, make_run):
+        group = GroupDefinitionFactory(name="finra.weekly_refresh")
+        make_run(group, RunStatus.RUNNING, ingest="running")
+
+        block = _group_block(viewer_client.get("/").content.decode(), group.name)
+
+        normalize = _step_row(block, "normalize")
+        assert 'data-status="pending"' in normalize
+        assert '<span class="reason">waiting for ingest' in normalize
+
+    def test_latest_run_says_how_long_ago_it_started(self, viewer_client, make_run):
+        fresh = GroupDefinitionFactory(name="a.fresh")
+        older = GroupDefinitionFactory(name="b.older")
+        make_run(fresh, RunStatus.COMPLETED, created_ago=5)
+        make_run(older, RunStatus.COMPLETED, created_ago=600)
+
+        html = viewer_client.get("/").content.decode()
+
+        assert "v1 · just now" in _group_block(html, "a.fresh")
+        assert "v1 · 10\xa0minutes ago" in _group_block(html, "b.older")
 
     def test_failed_run_shows_failing_step_and_first_error_line(
         self, viewer_client, make_run
@@ -163,6 +223,18 @@ class TestLonePipelines:
             re.DOTALL,
         ).group(0)
         assert 'data-status="completed"' in row
+
+    def test_lone_pipelines_are_listed_below_the_groups(self, viewer_client):
+        GroupDefinitionFactory(name="finra.weekly_refresh")
+
+        html = viewer_client.get("/").content.decode()
+
+        assert html.index('data-group-name="finra.weekly_refresh"') < html.index(
+            "Pipelines in no group"
+        )
+        assert html.index("Pipelines in no group") < html.index(
+            'data-pipeline="pages_test.lonely_sync"'
+        )
 
     def test_pipeline_used_by_a_group_is_not_listed_alone(self, viewer_client):
         GroupDefinitionFactory(name="finra.weekly_refresh")
@@ -265,6 +337,68 @@ class TestPolling:
         )
 
 
+class TestStaticFiles:
+    @pytest.mark.parametrize(
+        "path", ["/", "/runs/{run}/", "/groups/finra.weekly_refresh/run/", "/admin/"]
+    )
+    def test_every_stylesheet_and_script_comes_from_the_app(
+        self, client, make_run, path
+    ):
+        group = GroupDefinitionFactory(name="finra.weekly_refresh")
+        run = make_run(group, RunStatus.COMPLETED, ingest="completed")
+        client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+        page = client.get(path.format(run=run.pk))
+
+        html = page.content.decode()
+        assert page.status_code == HTTPStatus.OK
+
+        assets = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
+        files = [asset for asset in assets if not asset.startswith("data:")]
+        assert files
+        assert all(asset.startswith("/static/") for asset in files), files
+        for asset in files:
+            response = client.get(asset)
+            assert response.status_code == HTTPStatus.OK, asset
+            b"".join(response.streaming_content)
+
+    def test_app_assets_are_served_by_whitenoise_with_debug_off(self, client, settings):
+        settings.DEBUG = False
+
+        responses = {
+            name: client.get(f"/static/pipeline_groups/{name}")
+            for name in ("pages.css", "pages.js", "admin.css")
+        }
+
+        assert {name: r.status_code for name, r in responses.items()} == {
+            "pages.css": HTTPStatus.OK,
+            "pages.js": HTTPStatus.OK,
+            "admin.css": HTTPStatus.OK,
+        }
+        assert responses["pages.css"]["Content-Type"].startswith("text/css")
+        assert "javascript" in responses["pages.js"]["Content-Type"]
+
+
+class TestFormatAgo:
+    @pytest.mark.parametrize(
+        ("seconds", "text"),
+        [
+            (0, "just now"),
+            (59, "just now"),
+            (60, "1\xa0minute ago"),
+            (3 * 3600 + 600, "3\xa0hours ago"),
+            (2 * 86400, "2\xa0days ago"),
+        ],
+    )
+    def test_says_how_long_ago_in_one_unit(self, seconds, text):
+        now = timezone.now()
+
+        assert format_ago(now - timedelta(seconds=seconds), now) == text
+
+    def test_nothing_for_no_moment(self):
+        assert format_ago(None) == ""
+
+
 class TestQueryCount:
     def _fill(self, make_run, start: int, groups: int) -> None:
         for index in range(start, start + groups):
@@ -273,16 +407,17 @@ class TestQueryCount:
             make_run(group, RunStatus.RUNNING, ingest="completed", normalize="running")
             ExecutionFactory(pipeline_name="pages_test.lonely_sync", completed=True)
 
+    @pytest.mark.parametrize("path", ["/", "/rows/"])
     def test_queries_do_not_grow_with_groups_and_runs(
-        self, viewer_client, make_run, django_assert_max_num_queries
+        self, viewer_client, make_run, django_assert_max_num_queries, path
     ):
         self._fill(make_run, 0, 3)
         with django_assert_max_num_queries(20) as few:
-            small = viewer_client.get("/")
+            small = viewer_client.get(path)
         self._fill(make_run, 3, 30)
 
         with django_assert_max_num_queries(len(few.captured_queries)):
-            large = viewer_client.get("/")
+            large = viewer_client.get(path)
 
         rows = [
             page.content.decode().count('class="group-row"') for page in (small, large)
