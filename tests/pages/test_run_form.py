@@ -74,6 +74,27 @@ class TestRunForm:
             "force": True,
         }
 
+    def test_run_freezes_the_same_plan_as_the_api(self, operator_client, group):
+        params = {"tier": "OTC", "week_ending": "2026-01-09", "force": True}
+
+        operator_client.post(
+            URL,
+            {"tier": "OTC", "week_ending": "2026-01-09", "extra": '{"force": true}'},
+        )
+        api = operator_client.post(
+            "/api/groups/finra.weekly_refresh/run",
+            {"params": params},
+            content_type="application/json",
+        )
+
+        from_form, from_api = GroupRun.objects.order_by("created_at", "id")
+        assert api.status_code == HTTPStatus.ACCEPTED
+        assert from_api.trigger_source == TriggerSource.API
+        assert from_form.params == from_api.params == params
+        assert from_form.plan["steps"] == from_api.plan["steps"]
+        assert from_form.plan["policy"] == from_api.plan["policy"]
+        assert from_form.group_version == from_api.group_version
+
     def test_new_run_appears_in_its_row_at_once(self, operator_client, group):
         response = operator_client.post(
             URL, {"tier": "OTC", "week_ending": "2026-01-09"}, follow=True
@@ -81,7 +102,9 @@ class TestRunForm:
 
         html = response.content.decode()
         run = GroupRun.objects.get()
-        assert reverse("run-detail", args=[run.pk]) in html
+        row = html.split(f'data-group-name="{group.name}"')[1].split("</tr>")[0]
+        assert reverse("run-detail", args=[run.pk]) in row
+        assert 'data-status="pending"' in row
         assert f"Started run {run.pk}" in html
         assert 'data-polling="on"' in html
         assert f"none~{group.pk}" == operator_client.cookies["spine_rows"].value
