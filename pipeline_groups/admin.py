@@ -42,10 +42,10 @@ from pipeline_groups.models import (
     GroupVersion,
     TriggerSource,
 )
-from pipeline_groups.planner import PlanResolver
+from pipeline_groups.planner import PlanResolver, problems_as_issues
 from pipeline_groups.spec import PipelineGroup
 from pipeline_groups.views import RUN_PERMISSION, Badge, first_line, format_duration
-from pipeline_groups.yaml_spec import dump_group_yaml, load_group_yaml
+from pipeline_groups.yaml_spec import dump_group_yaml, load_group_yaml_with_lines
 
 
 class ReadOnlyAdminMixin:
@@ -276,10 +276,15 @@ class GroupDefinitionForm(forms.ModelForm):
             self.fields["yaml"].initial = NEW_GROUP_YAML
 
     def clean_yaml(self) -> str:
-        """Parse and validate the document; list every problem with line and path."""
+        """Check the document as `groups validate` checks a file: every problem at once.
+
+        Each message has the line and the document path first, in the loader's
+        words, so what the admin says and what the CLI says about the same
+        text are the same.
+        """
         text = self.cleaned_data["yaml"]
         try:
-            group = load_group_yaml(text, source="yaml")
+            group, lines = load_group_yaml_with_lines(text, source="yaml")
         except GroupSpecError as error:
             raise forms.ValidationError(
                 [str(issue) for issue in error.issues]
@@ -296,9 +301,12 @@ class GroupDefinitionForm(forms.ModelForm):
                 f"yaml: metadata.name: a group called {group.name!r} already exists; "
                 "edit that one instead"
             )
+        # The planner's problems are placed in the document by line and path,
+        # exactly as `groups validate` reports them for a file.
         problems = PlanResolver().problems(group)
         if problems:
-            raise forms.ValidationError([str(problem) for problem in problems])
+            issues = problems_as_issues(group, problems, "yaml", lines)
+            raise forms.ValidationError([str(issue) for issue in issues])
         self.group = group
         return text
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
 from http import HTTPStatus
 from typing import Any
 
@@ -11,7 +13,8 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from pipeline_groups import register_pipeline
+from pipeline_groups import register_pipeline, storage
+from pipeline_groups.cli.definitions import validate_file
 from pipeline_groups.models import (
     GroupDefinition,
     GroupRun,
@@ -173,6 +176,37 @@ class TestGroupYamlEditing:
 
         assert "spec.pipelines[0].pipeline" in html
         assert "spec.pipelines[1].depends_on[0]" in html
+
+    @pytest.mark.parametrize(
+        "mistake",
+        ["unregistered pipeline", "unknown step param", "unknown dependency"],
+    )
+    def test_messages_are_those_of_groups_validate(
+        self, admin_client, tmp_path, mistake
+    ):
+        broken = document()
+        if mistake == "unregistered pipeline":
+            broken["spec"]["pipelines"][1]["pipeline"] = "pages_test.admin_stpe"
+        elif mistake == "unknown step param":
+            broken["spec"]["pipelines"][1]["params"] = {"wek_ending": "2026-01-02"}
+        else:
+            broken["spec"]["pipelines"][1]["depends_on"] = ["nowhere"]
+        text = as_yaml(broken)
+        path = tmp_path / "weekly.yaml"
+        path.write_text(text)
+        source = storage.display_path(path)
+        expected = [
+            str(issue).replace(source, "yaml", 1) for issue in validate_file(path)
+        ]
+
+        html = admin_client.post(ADD_URL, {"yaml": text}).content.decode()
+
+        errors = re.search(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', html, re.S)
+        messages = [unescape(item) for item in re.findall(r"<li>(.*?)</li>", errors[1])]
+        assert len(expected) == 1
+        assert messages == expected
+        assert re.match(r"yaml:\d+: spec\.pipelines\[1\]\.", messages[0])
+        assert not GroupDefinition.objects.filter(name="admin.weekly").exists()
 
     def test_unregistered_pipeline_is_refused(self, admin_client):
         broken = document()
