@@ -28,6 +28,7 @@ from pipeline_groups import engine, storage
 from pipeline_groups.exceptions import (
     GroupSpecError,
     GroupStorageReadOnlyError,
+    SpecIssue,
     SpineError,
 )
 from pipeline_groups.models import (
@@ -291,15 +292,30 @@ class GroupDefinitionForm(forms.ModelForm):
             ) from None
 
         adding = self.instance._state.adding
+        name_line = lines.get("metadata.name")
         if not adding and group.name != self.instance.name:
             raise forms.ValidationError(
-                f"yaml: metadata.name: the group is called {self.instance.name!r}; "
-                f"a name cannot change here (create {group.name!r} as a new group)"
+                str(
+                    SpecIssue(
+                        "metadata.name",
+                        f"the group is called {self.instance.name!r}; a name cannot "
+                        f"change here (create {group.name!r} as a new group)",
+                        name_line,
+                        "yaml",
+                    )
+                )
             )
         if adding and GroupDefinition.objects.filter(name=group.name).exists():
             raise forms.ValidationError(
-                f"yaml: metadata.name: a group called {group.name!r} already exists; "
-                "edit that one instead"
+                str(
+                    SpecIssue(
+                        "metadata.name",
+                        f"a group called {group.name!r} already exists; edit that "
+                        "one instead",
+                        name_line,
+                        "yaml",
+                    )
+                )
             )
         # The planner's problems are placed in the document by line and path,
         # exactly as `groups validate` reports them for a file.

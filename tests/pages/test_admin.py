@@ -16,6 +16,7 @@ from django.urls import reverse
 from pipeline_groups import register_pipeline, storage
 from pipeline_groups.cli.definitions import validate_file
 from pipeline_groups.models import (
+    EventKind,
     GroupDefinition,
     GroupRun,
     GroupSource,
@@ -25,13 +26,20 @@ from pipeline_groups.models import (
 )
 from pipeline_groups.storage import save_group
 from pipeline_groups.yaml_spec import load_group_yaml
-from tests.factories import DeadLetterFactory, UserFactory
+from tests.factories import (
+    DeadLetterFactory,
+    ExecutionEventFactory,
+    ExecutionFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
 ADD_URL = reverse("admin:pipeline_groups_groupdefinition_add")
 LIST_URL = reverse("admin:pipeline_groups_groupdefinition_changelist")
 RUNS_URL = reverse("admin:pipeline_groups_grouprun_changelist")
+# The start of a form control a person could type into (hidden ids do not count).
+EDITABLE = r'<(?:input(?![^>]*type="hidden")|select|textarea)[^>]+'
 
 
 @register_pipeline("pages_test.admin_step")
@@ -225,20 +233,73 @@ class TestGroupYamlEditing:
             change_url(definition), {"yaml": as_yaml(document("admin.renamed"))}
         )
 
-        assert "a name cannot change here" in response.content.decode()
+        html = unescape(response.content.decode())
+        assert (
+            "yaml:4: metadata.name: the group is called 'admin.weekly'; a name "
+            "cannot change here (create 'admin.renamed' as a new group)"
+        ) in html
         assert not GroupDefinition.objects.filter(name="admin.renamed").exists()
+
+    def test_adding_a_name_that_exists_is_refused(self, admin_client):
+        stored()
+
+        response = admin_client.post(ADD_URL, {"yaml": as_yaml(document())})
+
+        assert (
+            "yaml:4: metadata.name: a group called 'admin.weekly' already exists; "
+            "edit that one instead"
+        ) in unescape(response.content.decode())
+        assert GroupDefinition.objects.get(name="admin.weekly").version == 1
+
+
+def listed(html: str) -> list[str]:
+    """Return the group names of a changelist page, in order."""
+    return re.findall(r'<th class="field-name"><a href="[^"]+">([^<]+)</a>', html)
 
 
 class TestGroupList:
-    def test_list_filters_and_search(self, admin_client):
+    def test_list_shows_name_domain_version_active_and_steps(self, admin_client):
+        stored("admin.weekly", steps=3)
+
+        html = admin_client.get(LIST_URL).content.decode()
+
+        for column in ("name", "domain", "version", "is_active", "step_count"):
+            assert re.search(
+                rf'<th scope="col" class="[^"]*\bcolumn-{column}[ "]', html
+            )
+        assert '<td class="field-step_count">3</td>' in html
+        assert "admin.weekly" in listed(html)
+
+    def test_search_on_name_and_domain(self, admin_client):
         stored("admin.weekly")
         stored("admin.daily")
+        other = document("market.prices")
+        other["metadata"]["domain"] = "market_data"
+        save_group(load_group_yaml(as_yaml(other)), source=GroupSource.API)
 
-        html = admin_client.get(LIST_URL, {"q": "daily"}).content.decode()
+        by_name = admin_client.get(LIST_URL, {"q": "daily"}).content.decode()
+        by_domain = admin_client.get(LIST_URL, {"q": "market_data"}).content.decode()
 
-        assert "admin.daily" in html
-        assert "admin.weekly" not in html
-        assert "By is active" in html or "is_active__exact" in html
+        assert listed(by_name) == ["admin.daily"]
+        assert listed(by_domain) == ["market.prices"]
+
+    def test_filters_on_domain_and_active(self, admin_client):
+        stored("admin.weekly")
+        stored("admin.daily")
+        other = document("market.prices")
+        other["metadata"]["domain"] = "market_data"
+        save_group(load_group_yaml(as_yaml(other)), source=GroupSource.API)
+        GroupDefinition.objects.filter(name="admin.daily").update(is_active=False)
+
+        by_domain = admin_client.get(LIST_URL, {"domain": "admin"})
+        active = admin_client.get(
+            LIST_URL, {"domain": "admin", "is_active__exact": "1"}
+        )
+        inactive = admin_client.get(LIST_URL, {"is_active__exact": "0"})
+
+        assert listed(by_domain.content.decode()) == ["admin.daily", "admin.weekly"]
+        assert listed(active.content.decode()) == ["admin.weekly"]
+        assert listed(inactive.content.decode()) == ["admin.daily"]
 
     def test_groups_cannot_be_deleted_only_deactivated(self, admin_client):
         definition = stored()
@@ -341,6 +402,19 @@ class TestRunAdmin:
         assert "ValueError: week_ending 2026-01-04 is not a Friday" in html
         assert reverse("run-detail", args=[run.pk]) in html
 
+    def test_inline_steps_are_read_only(self, admin_client, make_run):
+        run = make_run(status=RunStatus.FAILED, ingest="completed", normalize="failed")
+
+        html = admin_client.get(
+            reverse("admin:pipeline_groups_grouprun_change", args=[run.pk])
+        ).content.decode()
+
+        inline = html.split('id="step_executions-group"')[1]
+        assert inline.count('<td class="field-step_name">') == 2
+        assert not re.search(EDITABLE + r'name="step_executions-0-', html)
+        assert 'name="status"' not in html
+        assert 'name="step_executions-MAX_NUM_FORMS" value="0"' in inline
+
     def test_runs_filter_by_status_and_group(self, admin_client, make_run):
         failed = make_run(status=RunStatus.FAILED, ingest="failed")
         done = make_run(status=RunStatus.COMPLETED, ingest="completed")
@@ -380,7 +454,47 @@ class TestRunAdmin:
         assert 'value="retry_runs"' not in html
 
 
+class TestExecutionAdmin:
+    def test_execution_shows_its_events_in_order_read_only(self, admin_client):
+        execution = ExecutionFactory(pipeline_name="pages_test.admin_step", failed=True)
+        for kind, message in [
+            (EventKind.QUEUED, "queued by run 01"),
+            (EventKind.STARTED, "worker w1"),
+            (EventKind.FAILED, "ValueError: bad week"),
+        ]:
+            ExecutionEventFactory(execution=execution, kind=kind, message=message)
+        url = reverse("admin:pipeline_groups_execution_change", args=[execution.pk])
+
+        html = admin_client.get(url).content.decode()
+        post = admin_client.post(url, {"status": "completed"})
+
+        execution.refresh_from_db()
+        positions = [
+            html.index(text)
+            for text in ("queued by run 01", "worker w1", "ValueError: bad week")
+        ]
+        assert positions == sorted(positions)
+        assert not re.search(EDITABLE + r'name="(status|events-)', html)
+        assert post.status_code == HTTPStatus.FORBIDDEN
+        assert execution.status == "failed"
+
+    def test_executions_cannot_be_added_by_hand(self, admin_client):
+        response = admin_client.get(reverse("admin:pipeline_groups_execution_add"))
+
+        assert response.status_code == HTTPStatus.FORBIDDEN
+
+
 class TestDeadLetterReplay:
+    def test_list_offers_the_replay_action(self, admin_client):
+        letter = DeadLetterFactory(execution__pipeline_name="pages_test.admin_step")
+
+        html = admin_client.get(
+            reverse("admin:pipeline_groups_deadletter_changelist")
+        ).content.decode()
+
+        assert 'value="replay_dead_letters"' in html
+        assert letter.pk in html
+
     def test_replay_action_runs_a_lone_execution_again(self, admin_client):
         letter = DeadLetterFactory(
             execution__pipeline_name="pages_test.admin_step",
@@ -395,3 +509,66 @@ class TestDeadLetterReplay:
         letter.refresh_from_db()
         assert letter.replayed_at is not None
         assert letter.replay_execution_id is not None
+
+
+class TestAdminQueryCounts:
+    """Admin pages cost the same number of queries with 3 or 30 rows."""
+
+    def _runs(self, make_run, count: int) -> list[GroupRun]:
+        return [
+            make_run(status=RunStatus.FAILED, ingest="completed", normalize="failed")
+            for _ in range(count)
+        ]
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            RUNS_URL,
+            LIST_URL,
+            reverse("admin:pipeline_groups_execution_changelist"),
+            reverse("admin:pipeline_groups_deadletter_changelist"),
+        ],
+    )
+    def test_changelists_do_not_grow_with_rows(
+        self, admin_client, make_run, django_assert_max_num_queries, url
+    ):
+        self._runs(make_run, 3)
+        DeadLetterFactory.create_batch(3)
+        with django_assert_max_num_queries(30) as few:
+            admin_client.get(url)
+        self._runs(make_run, 27)
+        DeadLetterFactory.create_batch(27)
+
+        with django_assert_max_num_queries(len(few.captured_queries)):
+            response = admin_client.get(url)
+
+        assert response.status_code == HTTPStatus.OK
+
+    def test_run_page_does_not_grow_with_steps(
+        self, admin_client, make_run, django_assert_max_num_queries
+    ):
+        one = make_run(status=RunStatus.RUNNING, ingest="running")
+        two = make_run(status=RunStatus.FAILED, ingest="completed", normalize="failed")
+        with django_assert_max_num_queries(30) as few:
+            admin_client.get(
+                reverse("admin:pipeline_groups_grouprun_change", args=[one.pk])
+            )
+
+        with django_assert_max_num_queries(len(few.captured_queries)):
+            admin_client.get(
+                reverse("admin:pipeline_groups_grouprun_change", args=[two.pk])
+            )
+
+    def test_execution_page_does_not_grow_with_events(
+        self, admin_client, django_assert_max_num_queries
+    ):
+        few_events = ExecutionFactory(failed=True)
+        many_events = ExecutionFactory(failed=True)
+        ExecutionEventFactory.create_batch(2, execution=few_events)
+        ExecutionEventFactory.create_batch(40, execution=many_events)
+        url = "admin:pipeline_groups_execution_change"
+        with django_assert_max_num_queries(30) as few:
+            admin_client.get(reverse(url, args=[few_events.pk]))
+
+        with django_assert_max_num_queries(len(few.captured_queries)):
+            admin_client.get(reverse(url, args=[many_events.pk]))
