@@ -152,6 +152,12 @@ def _screenshot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def _next_poll(page: Any, region: str = "#pipeline-rows") -> None:
+    """Wait until polling has replaced the live region once more."""
+    page.evaluate(f"document.querySelector('{region}').dataset.stale = 'yes'")
+    page.wait_for_selector(f"{region}:not([data-stale])", timeout=TIMEOUT_MS)
+
+
 def _log_in(page: Any, base_url: str, path: str = "/") -> None:
     page.goto(base_url + path)
     assert "/accounts/login/" in page.url
@@ -203,6 +209,40 @@ class TestPipelinesPageInBrowser:
         assert steps.locator('[data-status="completed"]').count() == 3
         page.wait_for_selector('#pipeline-rows[data-polling="off"]', timeout=5000)
         _screenshot(page, "pipelines_completed")
+
+        row.locator("a.run-link").click()
+        page.wait_for_url(f"{live_server.url}/runs/{run.pk}/")
+        nodes = page.locator("#run-dag svg.dag g.node")
+        assert nodes.count() == 3
+        assert page.locator("#run-dag g.status-completed").count() == 3
+        assert "from the browser" in page.locator("pre.params").inner_text()
+
+    def test_expanded_and_collapsed_rows_survive_polling(
+        self, page, live_server, operator, demo_group
+    ):
+        run = engine.start_run(
+            GROUP,
+            {"seconds": 30, "label": "rows"},
+            trigger_source=TriggerSource.UI,
+            backend=Backend.DJANGO_Q,
+        )
+        _log_in(page, live_server.url)
+        row = page.locator(f'tbody[data-group-name="{GROUP}"]')
+        steps = row.locator("tr.step-row")
+        toggle = row.locator("[data-toggle-group]")
+
+        toggle.click()
+        _next_poll(page)
+        open_after_poll = steps.first.is_visible()
+        expanded = toggle.get_attribute("aria-expanded")
+        _screenshot(page, "pipelines_open_after_poll")
+        toggle.click()
+        _next_poll(page)
+        engine.cancel_run(run.pk)
+
+        assert open_after_poll and expanded == "true"
+        assert steps.first.is_hidden()
+        assert toggle.get_attribute("aria-expanded") == "false"
 
     def test_expand_all_and_collapse_all(self, page, live_server, operator, demo_group):
         _log_in(page, live_server.url)
