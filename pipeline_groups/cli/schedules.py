@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -18,21 +17,9 @@ from django.db import transaction
 from django_q.models import Schedule
 
 from pipeline_groups.exceptions import SpineError
+from pipeline_groups.runner import parse_param
 
 SCHEDULED_RUN_FUNC = "pipeline_groups.tasks.start_scheduled_run"
-
-
-def parse_param(text: str) -> tuple[str, Any]:
-    """Split `k=v`; a value that reads as JSON (number, bool, list) keeps its type."""
-    key, separator, raw = text.partition("=")
-    key = key.strip()
-    if not separator or not key:
-        raise CommandError(f"--param {text!r} is not of the form NAME=VALUE")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = raw
-    return key, value
 
 
 def _check_cron(expression: str) -> str:

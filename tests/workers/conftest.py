@@ -353,6 +353,16 @@ def make_group(
     return definition
 
 
+def sleep(name: str, seconds: float, *after: str) -> dict[str, Any]:
+    """Return a step of the sleeping test pipeline, labelled with its name."""
+    return {
+        "name": name,
+        "pipeline": "workers_test.sleep",
+        "depends_on": list(after),
+        "params": {"label": name, "seconds": seconds},
+    }
+
+
 def step_rows(run_id: str) -> dict[str, list[GroupRunExecution]]:
     """Every attempt of every step of a run, by step name."""
     rows: dict[str, list[GroupRunExecution]] = {}

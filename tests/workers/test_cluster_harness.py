@@ -48,4 +48,9 @@ class TestClusterHarness:
         assert schedule.func == REAPER_TASK_FUNC
         assert schedule.schedule_type == Schedule.MINUTES
         assert schedule.minutes == 1
-        assert "reaping every 1s" in workers.logs()
+        assert wait_for(
+            lambda: "reaping every 1s" in workers.logs(),
+            10,
+            "the worker's ready line",
+            workers.logs,
+        )
