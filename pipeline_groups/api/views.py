@@ -31,7 +31,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pipeline_groups import engine, storage
-from pipeline_groups.api.exceptions import ApiError
+from pipeline_groups.api.exceptions import ApiError, from_spine_error
 from pipeline_groups.api.filters import (
     DeadLetterFilter,
     ExecutionFilter,
@@ -70,6 +70,7 @@ from pipeline_groups.exceptions import (
     DeadLetterNotFoundError,
     ExecutionNotFoundError,
     GroupNotFoundError,
+    PlanResolutionError,
     RunNotFoundError,
 )
 from pipeline_groups.models import (
@@ -81,10 +82,10 @@ from pipeline_groups.models import (
     GroupSource,
     TriggerSource,
 )
-from pipeline_groups.planner import PlanResolver
+from pipeline_groups.planner import PlanResolver, problems_as_issues
 from pipeline_groups.registry import get_pipeline, list_pipelines
 from pipeline_groups.spec import PipelineGroup
-from pipeline_groups.yaml_spec import dump_group_yaml, load_group_yaml
+from pipeline_groups.yaml_spec import dump_group_yaml, load_group_yaml_with_lines
 
 logger = logging.getLogger(__name__)
 
@@ -457,8 +458,9 @@ class GroupViewSet(
         return Response(plan.to_json())
 
     def _group_from_body(self, data: Any) -> PipelineGroup:
+        lines: dict[str, int] | None = None
         if isinstance(data, YamlText):
-            group = load_group_yaml(str(data), source=BODY_SOURCE)
+            group, lines = load_group_yaml_with_lines(str(data), source=BODY_SOURCE)
         elif isinstance(data, dict):
             group = PipelineGroup.from_document(data, source=BODY_SOURCE)
         else:
@@ -476,8 +478,41 @@ class GroupViewSet(
                 code="invalid_document",
                 errors=[{"path": "", "message": "NUL character", "line": None}],
             )
-        PlanResolver().validate(group)
+        problems = PlanResolver().problems(group)
+        if problems:
+            raise plan_problems_error(group, problems, lines)
         return group
+
+
+def plan_problems_error(
+    group: PipelineGroup,
+    problems: list[PlanResolutionError],
+    lines: dict[str, int] | None,
+) -> ApiError:
+    """Report every plan problem of a group body at once, as `groups validate` does.
+
+    Each entry carries the document path (`spec.pipelines[1].pipeline`), the
+    message and, for a YAML body, the line that `groups validate` shows for the
+    same file. The code and the group, step and parameter keys are those of the
+    first problem, so a body with one mistake reads like that mistake.
+    """
+    first = from_spine_error(problems[0])
+    issues = problems_as_issues(group, problems, BODY_SOURCE, lines)
+    detail = str(problems[0])
+    if len(problems) > 1:
+        detail = f"{len(problems)} problems in the group: " + "; ".join(
+            str(problem) for problem in problems
+        )
+    return ApiError(
+        detail,
+        status_code=status.HTTP_400_BAD_REQUEST,
+        code=first.error_code,
+        errors=[
+            {"path": issue.path, "message": issue.message, "line": issue.line}
+            for issue in issues
+        ],
+        context=first.context,
+    )
 
 
 @extend_schema_view(
@@ -614,7 +649,7 @@ class PipelineViewSet(SpineViewMixin, viewsets.GenericViewSet):
         summary="Run one pipeline alone",
         parameters=[_pipeline_lookup_parameter()],
         request=RunRequestSerializer,
-        responses={202: ExecutionSerializer, **error_responses(400, 404)},
+        responses={202: ExecutionSerializer, **error_responses(400, 404, 415)},
     )
     @action(detail=True, methods=["post"])
     def run(self, request: Request, name: str) -> Response:

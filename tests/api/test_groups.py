@@ -12,9 +12,11 @@ from rest_framework import status
 from rest_framework.test import APIClient
 
 from pipeline_groups import storage
+from pipeline_groups.cli.definitions import validate_file
 from pipeline_groups.exceptions import GroupSpecError
 from pipeline_groups.models import GroupDefinition, GroupVersion
-from pipeline_groups.yaml_spec import load_group_yaml
+from pipeline_groups.yaml_spec import load_group_yaml, validate_document
+from tests.api import volume
 from tests.factories import GroupDefinitionFactory
 
 pytestmark = pytest.mark.django_db
@@ -71,15 +73,39 @@ class TestGroupList:
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert response.json()["errors"][0]["path"] == "active_only"
 
-    def test_limit_is_capped_at_500(self, admin_client: APIClient) -> None:
+    def test_offset_pages_on(self, admin_client: APIClient) -> None:
         GroupDefinitionFactory.create_batch(3)
 
-        response = admin_client.get("/api/groups/?limit=100000&offset=1")
+        body = admin_client.get("/api/groups/?limit=2&offset=2").json()
 
-        body = response.json()
         assert body["count"] == 3
-        assert len(body["results"]) == 2
+        assert len(body["results"]) == 1
         assert body["previous"] is not None
+        assert body["next"] is None
+
+
+class TestGroupPagination:
+    @pytest.fixture
+    def many(self) -> None:
+        """501 active groups: one more than the largest page."""
+        volume.many_groups(500)
+
+    def test_default_page_is_fifty(self, admin_client: APIClient, many: None) -> None:
+        body = admin_client.get("/api/groups/").json()
+
+        assert body["count"] == 501
+        assert len(body["results"]) == 50
+        assert "limit=50" in body["next"]
+        assert "offset=50" in body["next"]
+
+    def test_limit_above_500_is_lowered_to_500(
+        self, admin_client: APIClient, many: None
+    ) -> None:
+        body = admin_client.get("/api/groups/?limit=100000").json()
+
+        assert len(body["results"]) == 500
+        assert "limit=500" in body["next"]
+        assert "offset=500" in body["next"]
 
 
 class TestGroupDetail:
@@ -226,6 +252,67 @@ class TestGroupCreate:
         assert "spec.pipelines[0].pipeline" in paths
         assert "spec.policy.execution" in paths
 
+    def test_json_errors_are_those_of_the_file_loader(
+        self, admin_client: APIClient, document: dict
+    ) -> None:
+        document["spec"]["policy"]["max_concurrency"] = 0
+        document["spec"]["pipelines"][1]["depends_on"] = "ingest"
+        document["metadata"]["owner"] = "ops"
+        with pytest.raises(GroupSpecError) as expected:
+            validate_document(copy.deepcopy(document), source="request body")
+
+        response = admin_client.post("/api/groups/", document, format="json")
+
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json()["errors"] == [
+            {"path": issue.path, "message": issue.message, "line": issue.line}
+            for issue in expected.value.issues
+        ]
+
+    def test_every_plan_problem_is_listed_as_groups_validate_lists_it(
+        self, admin_client: APIClient, tmp_path: Any
+    ) -> None:
+        text = (
+            "apiVersion: spine.io/v1\n"
+            "kind: PipelineGroup\n"
+            "metadata:\n"
+            "  name: finra.typos\n"
+            "spec:\n"
+            "  defaults:\n"
+            "    tier: T1\n"
+            "    week_ending: '2026-01-03'\n"
+            "  pipelines:\n"
+            "    - name: ingest\n"
+            "      pipeline: apitest.ingest_wek\n"
+            "    - name: normalize\n"
+            "      pipeline: apitest.transform_week\n"
+            "      depends_on: [ingest]\n"
+            "      params:\n"
+            "        colour: blue\n"
+        )
+        path = tmp_path / "typos.yaml"
+        path.write_text(text)
+        expected = validate_file(path)
+
+        response = admin_client.post(
+            "/api/groups/", text, content_type="application/yaml"
+        )
+
+        body = response.json()
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert len(expected) == 2
+        assert body["errors"] == [
+            {"path": issue.path, "message": issue.message, "line": issue.line}
+            for issue in expected
+        ]
+        assert [error["path"] for error in body["errors"]] == [
+            "spec.pipelines[0].pipeline",
+            "spec.pipelines[1].params.colour",
+        ]
+        assert body["code"] == "unknown_pipeline"
+        assert body["step"] == "ingest"
+        assert not GroupDefinition.objects.filter(name="finra.typos").exists()
+
     def test_unknown_pipeline_in_a_spec_is_a_400_naming_the_step(
         self, admin_client: APIClient, document: dict
     ) -> None:
@@ -310,6 +397,41 @@ class TestGroupUpdate:
         assert response.status_code == status.HTTP_200_OK
         assert response.json()["description"] == "Changed."
 
+    def test_unchanged_document_keeps_its_version(
+        self, admin_client: APIClient, weekly_group: dict, document: dict
+    ) -> None:
+        document["metadata"]["version"] = 9
+
+        response = admin_client.put(
+            "/api/groups/finra.weekly_refresh/", document, format="json"
+        )
+
+        assert response.status_code == status.HTTP_200_OK
+        assert response.json()["version"] == 1
+        assert GroupVersion.objects.count() == 1
+
+    def test_invalid_document_is_a_400_and_keeps_the_group(
+        self, admin_client: APIClient, weekly_group: dict, document: dict
+    ) -> None:
+        document["spec"]["pipelines"][1]["depends_on"] = ["nowhere"]
+
+        response = admin_client.put(
+            "/api/groups/finra.weekly_refresh/", document, format="json"
+        )
+
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json()["errors"][0]["path"] == "spec.pipelines[1].depends_on[0]"
+        assert GroupDefinition.objects.get(name="finra.weekly_refresh").version == 1
+
+    def test_unsupported_content_type_is_a_415(
+        self, admin_client: APIClient, weekly_group: dict
+    ) -> None:
+        response = admin_client.put(
+            "/api/groups/finra.weekly_refresh/", "x", content_type="text/csv"
+        )
+
+        assert response.status_code == status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+
     def test_name_in_body_must_match_the_path(
         self, admin_client: APIClient, weekly_group: dict, document: dict
     ) -> None:
@@ -351,6 +473,21 @@ class TestGroupDelete:
         assert response.status_code == status.HTTP_204_NO_CONTENT
         group = GroupDefinition.objects.get(name="finra.weekly_refresh")
         assert group.is_active is False
+
+    def test_deactivated_group_leaves_the_list_and_stays_readable(
+        self, admin_client: APIClient, weekly_group: dict
+    ) -> None:
+        admin_client.delete("/api/groups/finra.weekly_refresh")
+
+        listed = admin_client.get("/api/groups/").json()
+        everything = admin_client.get("/api/groups/?active_only=false").json()
+        detail = admin_client.get("/api/groups/finra.weekly_refresh/")
+
+        assert listed["count"] == 0
+        assert [group["name"] for group in everything["results"]] == [
+            "finra.weekly_refresh"
+        ]
+        assert detail.json()["is_active"] is False
 
     def test_unknown_group_is_a_404(self, admin_client: APIClient) -> None:
         response = admin_client.delete("/api/groups/no.group")
