@@ -21,9 +21,15 @@ from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from pipeline_groups.models import GroupDefinition
+from pipeline_groups.models import GroupDefinition, RunStatus
 from tests.api import pipelines  # noqa: F401  (registers the test pipelines)
-from tests.factories import UserFactory
+from tests.factories import (
+    DeadLetterFactory,
+    ExecutionFactory,
+    GroupDefinitionFactory,
+    GroupRunFactory,
+    UserFactory,
+)
 
 # The worker tests' qcluster harness, for the appendix B end-to-end test.
 from tests.workers.conftest import worker_backend, workers  # noqa: F401, I001
@@ -68,6 +74,60 @@ ROLE_PERMISSIONS = {
         "delete_groupdefinition",
     ],
 }
+
+ROLES = ["anonymous", "reader", "runner", "editor", "admin"]
+EVERYONE = set(ROLES)
+READERS = EVERYONE - {"anonymous"}
+RUNNERS = {"runner", "admin"}
+EDITORS = {"editor", "admin"}
+
+# (method, path template, roles allowed). Ids are filled in from the objects.
+ROUTES = [
+    ("get", "/api/", READERS),
+    ("get", "/api/groups/", READERS),
+    ("get", "/api/groups/{group}/", READERS),
+    ("get", "/api/groups/{group}/plan?tier=T1&week_ending=2026-01-03", READERS),
+    ("post", "/api/groups/", EDITORS),
+    ("put", "/api/groups/{group}/", EDITORS),
+    ("delete", "/api/groups/{group}/", EDITORS),
+    ("post", "/api/groups/{group}/run", RUNNERS),
+    ("get", "/api/groups/runs/", READERS),
+    ("get", "/api/groups/runs/{run}/", READERS),
+    ("post", "/api/groups/runs/{run}/cancel", RUNNERS),
+    ("post", "/api/groups/runs/{run}/retry", RUNNERS),
+    ("get", "/api/pipelines/", READERS),
+    ("get", "/api/pipelines/apitest.fail/", READERS),
+    ("post", "/api/pipelines/apitest.fail/run", RUNNERS),
+    ("get", "/api/executions/", READERS),
+    ("get", "/api/executions/{execution}/", READERS),
+    ("get", "/api/dead-letters/", READERS),
+    ("get", "/api/dead-letters/{letter}/", READERS),
+    ("post", "/api/dead-letters/{letter}/replay", RUNNERS),
+    ("get", "/api/schema/", EVERYONE),
+    ("get", "/api/docs/", EVERYONE),
+    ("get", "/api/redoc/", EVERYONE),
+]
+
+
+@pytest.fixture
+def objects(db: None) -> dict[str, str]:
+    """One of everything a route can name."""
+    group = GroupDefinitionFactory(name="finra.weekly_refresh")
+    run = GroupRunFactory(group=group, status=RunStatus.FAILED)
+    return {
+        "group": group.name,
+        "run": run.id,
+        "execution": ExecutionFactory().id,
+        "letter": DeadLetterFactory().id,
+    }
+
+
+def call_route(client: APIClient, method: str, path: str, **headers: str) -> Any:
+    """Call a route with an empty JSON body where it takes one."""
+    if method in {"post", "put"}:
+        return getattr(client, method)(path, {}, format="json", **headers)
+    return getattr(client, method)(path, **headers)
+
 
 FINRA_RUN_PARAMS = {"tier": "NMS_TIER_1", "week_ending": "2026-01-03"}
 

@@ -10,61 +10,17 @@ from django.core.management import call_command
 from rest_framework import status
 from rest_framework.test import APIClient
 
-from pipeline_groups.models import RunStatus
-from tests.api.conftest import make_user
-from tests.factories import (
-    DEFAULT_PASSWORD,
-    DeadLetterFactory,
-    ExecutionFactory,
-    GroupDefinitionFactory,
-    GroupRunFactory,
-)
+from pipeline_groups.models import GroupRun, GroupVersion
+from tests.api.conftest import FINRA_RUN_PARAMS, ROLES, ROUTES, call_route, make_user
+from tests.factories import DEFAULT_PASSWORD
 
-ROLES = ["anonymous", "reader", "runner", "editor", "admin"]
-EVERYONE = set(ROLES)
-READERS = EVERYONE - {"anonymous"}
-RUNNERS = {"runner", "admin"}
-EDITORS = {"editor", "admin"}
-
-# (method, path template, roles allowed). Ids are filled in from the objects.
-ROUTES = [
-    ("get", "/api/", READERS),
-    ("get", "/api/groups/", READERS),
-    ("get", "/api/groups/{group}/", READERS),
-    ("get", "/api/groups/{group}/plan", READERS),
-    ("post", "/api/groups/", EDITORS),
-    ("put", "/api/groups/{group}/", EDITORS),
-    ("delete", "/api/groups/{group}/", EDITORS),
-    ("post", "/api/groups/{group}/run", RUNNERS),
-    ("get", "/api/groups/runs/", READERS),
-    ("get", "/api/groups/runs/{run}/", READERS),
-    ("post", "/api/groups/runs/{run}/cancel", RUNNERS),
-    ("post", "/api/groups/runs/{run}/retry", RUNNERS),
-    ("get", "/api/pipelines/", READERS),
-    ("get", "/api/pipelines/apitest.fail/", READERS),
-    ("post", "/api/pipelines/apitest.fail/run", RUNNERS),
-    ("get", "/api/executions/", READERS),
-    ("get", "/api/executions/{execution}/", READERS),
-    ("get", "/api/dead-letters/", READERS),
-    ("get", "/api/dead-letters/{letter}/", READERS),
-    ("post", "/api/dead-letters/{letter}/replay", RUNNERS),
-    ("get", "/api/schema/", EVERYONE),
-    ("get", "/api/docs/", EVERYONE),
-    ("get", "/api/redoc/", EVERYONE),
-]
+READ_ROUTES = [route for route in ROUTES if route[0] == "get"]
+WRITE_ROUTES = [route for route in ROUTES if route[0] != "get"]
 
 
-@pytest.fixture
-def objects(db: None) -> dict[str, str]:
-    """One of everything a route can name."""
-    group = GroupDefinitionFactory(name="finra.weekly_refresh")
-    run = GroupRunFactory(group=group, status=RunStatus.FAILED)
-    return {
-        "group": group.name,
-        "run": run.id,
-        "execution": ExecutionFactory().id,
-        "letter": DeadLetterFactory().id,
-    }
+def route_ids(routes: list[tuple[str, str, set[str]]]) -> list[str]:
+    """Name each parametrized route as `METHOD path`."""
+    return [f"{method.upper()} {template}" for method, template, _ in routes]
 
 
 def client_as(role: str) -> APIClient:
@@ -75,20 +31,13 @@ def client_as(role: str) -> APIClient:
     return client
 
 
-def call(client: APIClient, method: str, path: str) -> Any:
-    """Call a route with an empty JSON body where it takes one."""
-    if method in {"post", "put"}:
-        return getattr(client, method)(path, {}, format="json")
-    return getattr(client, method)(path)
-
-
 @pytest.mark.django_db
 class TestAuthorisationMatrix:
     @pytest.mark.parametrize("role", ROLES)
     @pytest.mark.parametrize(
         ("method", "template", "allowed"),
         ROUTES,
-        ids=[f"{method.upper()} {template}" for method, template, _ in ROUTES],
+        ids=route_ids(ROUTES),
     )
     def test_role_may_or_may_not_call_route(
         self,
@@ -100,7 +49,7 @@ class TestAuthorisationMatrix:
     ) -> None:
         path = template.format(**objects)
 
-        response = call(client_as(role), method, path)
+        response = call_route(client_as(role), method, path)
 
         if role in allowed:
             assert response.status_code not in {401, 403}, response.content[:300]
@@ -116,19 +65,29 @@ class TestAuthorisationMatrix:
 
 @pytest.mark.django_db
 class TestAnonymousRead:
-    def test_setting_opens_reads_but_not_writes(
-        self, settings: Any, objects: dict[str, str]
-    ) -> None:
+    @pytest.fixture(autouse=True)
+    def anonymous_read(self, settings: Any) -> None:
         settings.SPINE_ALLOW_ANONYMOUS_READ = True
-        client = APIClient()
 
-        read = client.get("/api/groups/finra.weekly_refresh/")
-        runs = client.get("/api/groups/runs/")
-        write = client.post("/api/groups/finra.weekly_refresh/run", {}, format="json")
+    @pytest.mark.parametrize(
+        ("method", "template", "allowed"), READ_ROUTES, ids=route_ids(READ_ROUTES)
+    )
+    def test_setting_opens_every_read(
+        self, objects: dict[str, str], method: str, template: str, allowed: set[str]
+    ) -> None:
+        response = call_route(APIClient(), method, template.format(**objects))
 
-        assert read.status_code == status.HTTP_200_OK
-        assert runs.status_code == status.HTTP_200_OK
-        assert write.status_code == status.HTTP_401_UNAUTHORIZED
+        assert response.status_code == status.HTTP_200_OK
+
+    @pytest.mark.parametrize(
+        ("method", "template", "allowed"), WRITE_ROUTES, ids=route_ids(WRITE_ROUTES)
+    )
+    def test_setting_opens_no_write(
+        self, objects: dict[str, str], method: str, template: str, allowed: set[str]
+    ) -> None:
+        response = call_route(APIClient(), method, template.format(**objects))
+
+        assert response.status_code == status.HTTP_401_UNAUTHORIZED
 
 
 @pytest.mark.django_db
@@ -145,6 +104,25 @@ class TestTokenAuthentication:
 
         assert response.status_code == status.HTTP_200_OK
 
+    def test_token_writes_need_no_csrf_and_record_the_user(
+        self, weekly_group: dict
+    ) -> None:
+        make_user("runner")
+        out = StringIO()
+        call_command("drf_create_token", "runner", stdout=out)
+        client = APIClient(enforce_csrf_checks=True)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {out.getvalue().split()[2]}")
+
+        response = client.post(
+            "/api/groups/finra.weekly_refresh/run",
+            {"params": FINRA_RUN_PARAMS},
+            format="json",
+        )
+
+        assert response.status_code == status.HTTP_202_ACCEPTED
+        assert response.json()["created_by"] == "runner"
+        assert GroupRun.objects.get(pk=response.json()["id"]).created_by == "runner"
+
     def test_wrong_token_is_a_401(self) -> None:
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION="Token not-a-real-key")
@@ -153,6 +131,27 @@ class TestTokenAuthentication:
 
         assert response.status_code == status.HTTP_401_UNAUTHORIZED
         assert response.json()["code"] == "authentication_failed"
+
+
+@pytest.mark.django_db
+class TestCreatedBy:
+    def test_each_version_records_who_saved_it(
+        self, weekly_group: dict, document: dict
+    ) -> None:
+        editor = client_as("editor")
+        document["spec"]["policy"]["max_concurrency"] = 3
+
+        response = editor.put(
+            "/api/groups/finra.weekly_refresh/", document, format="json"
+        )
+
+        assert response.status_code == status.HTTP_200_OK
+        assert response.json()["created_by"] == "admin"
+        versions = GroupVersion.objects.filter(group__name="finra.weekly_refresh")
+        assert dict(versions.values_list("version", "created_by")) == {
+            1: "admin",
+            2: "editor",
+        }
 
 
 @pytest.mark.django_db(transaction=True)
