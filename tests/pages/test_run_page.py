@@ -151,25 +151,54 @@ class TestCancelAndRetry:
         assert 'data-action="cancel"' not in failed_html
         assert "data-action" not in done_html
 
-    def test_cancel_needs_the_permission(self, viewer_client, make_run):
-        run = make_run(status=RunStatus.RUNNING, ingest="running")
+    @pytest.mark.parametrize(
+        ("route", "status"),
+        [("run-cancel", RunStatus.RUNNING), ("run-retry", RunStatus.FAILED)],
+    )
+    def test_buttons_need_the_permission(self, viewer_client, make_run, route, status):
+        run = make_run(status=status, ingest="running")
 
-        response = viewer_client.post(reverse("run-cancel", args=[run.pk]))
+        response = viewer_client.post(reverse(route, args=[run.pk]))
 
         run.refresh_from_db()
         assert response.status_code == HTTPStatus.FORBIDDEN
         assert run.cancel_requested_at is None
+        assert run.status == status
+        assert run.step_executions.count() == 1
 
-    def test_cancel_needs_the_csrf_token(self, operator, make_run):
-        run = make_run(status=RunStatus.RUNNING, ingest="running")
+    @pytest.mark.parametrize(
+        ("route", "status"),
+        [("run-cancel", RunStatus.RUNNING), ("run-retry", RunStatus.FAILED)],
+    )
+    def test_buttons_need_the_csrf_token(self, operator, make_run, route, status):
+        run = make_run(status=status, ingest="failed")
         client = Client(enforce_csrf_checks=True)
         client.login(username=operator.username, password=DEFAULT_PASSWORD)
 
-        response = client.post(reverse("run-cancel", args=[run.pk]))
+        response = client.post(reverse(route, args=[run.pk]))
 
         run.refresh_from_db()
         assert response.status_code == HTTPStatus.FORBIDDEN
         assert run.cancel_requested_at is None
+        assert run.status == status
+        assert run.step_executions.count() == 1
+
+    def test_buttons_are_posted_forms_with_the_token(self, operator_client, make_run):
+        active = make_run(status=RunStatus.RUNNING, ingest="running")
+        failed = make_run(status=RunStatus.FAILED, ingest="failed")
+
+        forms = {
+            route: re.search(
+                rf'<form method="post" action="{reverse(route, args=[run.pk])}">'
+                r"(.*?)</form>",
+                _page(operator_client, run),
+                re.S,
+            )
+            for route, run in (("run-cancel", active), ("run-retry", failed))
+        }
+
+        assert all(forms.values())
+        assert all('name="csrfmiddlewaretoken"' in f.group(1) for f in forms.values())
 
     def test_cancel_with_the_form_token_asks_the_engine(self, operator, make_run):
         run = make_run(status=RunStatus.RUNNING, ingest="running")
