@@ -57,74 +57,6 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
-class GroupSummarySerializer(serializers.ModelSerializer):
-    """A group in a list (RFC 3.5.3 GroupSummary)."""
-
-    description = serializers.CharField(allow_null=True, read_only=True)
-    step_count = serializers.SerializerMethodField()
-
-    class Meta:
-        model = GroupDefinition
-        fields = [
-            "name",
-            "domain",
-            "version",
-            "description",
-            "step_count",
-            "is_active",
-            "tags",
-        ]
-        read_only_fields = fields
-
-    def get_step_count(self, group: GroupDefinition) -> int:
-        """Count the steps of the stored document."""
-        return len(document_steps(group.spec))
-
-
-class GroupStepSerializer(serializers.Serializer):
-    """One step as written in the group document."""
-
-    name = serializers.CharField()
-    pipeline = serializers.CharField()
-    depends_on = serializers.ListField(child=serializers.CharField())
-    params = serializers.DictField()
-
-
-class GroupDetailSerializer(GroupSummarySerializer):
-    """One group (RFC 3.5.3 GroupDetail): the whole document and its steps."""
-
-    spec = serializers.JSONField(
-        read_only=True,
-        help_text="The whole document: apiVersion, kind, metadata and spec.",
-    )
-    steps = serializers.SerializerMethodField()
-
-    class Meta(GroupSummarySerializer.Meta):
-        fields = [
-            *GroupSummarySerializer.Meta.fields,
-            "spec",
-            "steps",
-            "source",
-            "created_at",
-            "updated_at",
-            "created_by",
-        ]
-        read_only_fields = fields
-
-    @extend_schema_field(GroupStepSerializer(many=True))
-    def get_steps(self, group: GroupDefinition) -> list[dict[str, Any]]:
-        """List each step's name, pipeline, dependencies and own params."""
-        return [
-            {
-                "name": str(step.get("name", "")),
-                "pipeline": str(step.get("pipeline", "")),
-                "depends_on": list(step.get("depends_on") or []),
-                "params": dict(step.get("params") or {}),
-            }
-            for step in document_steps(group.spec)
-        ]
-
-
 class GroupMetadataSerializer(serializers.Serializer):
     """The `metadata` of a group document (documentation of the request body)."""
 
@@ -166,7 +98,7 @@ class GroupSpecSerializer(serializers.Serializer):
 
 
 class GroupDocumentSerializer(serializers.Serializer):
-    """A whole group document, as in a file under groups/ (request body)."""
+    """A whole group document, as in a file under groups/ (body and detail)."""
 
     apiVersion = serializers.CharField(help_text="spine.io/v1")  # noqa: N815
     kind = serializers.CharField(help_text="PipelineGroup")
@@ -174,10 +106,99 @@ class GroupDocumentSerializer(serializers.Serializer):
     spec = GroupSpecSerializer()
 
 
-class RunRequestSerializer(serializers.Serializer):
-    """The body of a run request: the run params the group's templates read."""
+class GroupSummarySerializer(serializers.ModelSerializer):
+    """A group in a list (RFC 3.5.3 GroupSummary)."""
 
-    params = serializers.DictField(required=False, default=dict)
+    description = serializers.CharField(allow_null=True, read_only=True)
+    step_count = serializers.SerializerMethodField()
+    tags = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = GroupDefinition
+        fields = [
+            "name",
+            "domain",
+            "version",
+            "description",
+            "step_count",
+            "is_active",
+            "tags",
+        ]
+        read_only_fields = fields
+
+    def get_step_count(self, group: GroupDefinition) -> int:
+        """Count the steps of the stored document."""
+        return len(document_steps(group.spec))
+
+
+class GroupStepSerializer(serializers.Serializer):
+    """One step as written in the group document."""
+
+    name = serializers.CharField()
+    pipeline = serializers.CharField()
+    depends_on = serializers.ListField(child=serializers.CharField())
+    params = serializers.DictField()
+
+
+class GroupDetailSerializer(GroupSummarySerializer):
+    """One group (RFC 3.5.3 GroupDetail): the whole document and its steps."""
+
+    spec = serializers.SerializerMethodField(
+        help_text="The whole document: apiVersion, kind, metadata and spec."
+    )
+    steps = serializers.SerializerMethodField()
+
+    class Meta(GroupSummarySerializer.Meta):
+        fields = [
+            *GroupSummarySerializer.Meta.fields,
+            "spec",
+            "steps",
+            "source",
+            "created_at",
+            "updated_at",
+            "created_by",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(GroupDocumentSerializer)
+    def get_spec(self, group: GroupDefinition) -> dict[str, Any]:
+        """Return the stored document, the same one a YAML export writes."""
+        return group.spec
+
+    @extend_schema_field(GroupStepSerializer(many=True))
+    def get_steps(self, group: GroupDefinition) -> list[dict[str, Any]]:
+        """List each step's name, pipeline, dependencies and own params."""
+        return [
+            {
+                "name": str(step.get("name", "")),
+                "pipeline": str(step.get("pipeline", "")),
+                "depends_on": list(step.get("depends_on") or []),
+                "params": dict(step.get("params") or {}),
+            }
+            for step in document_steps(group.spec)
+        ]
+
+
+class RunRequestSerializer(serializers.Serializer):
+    """The body of a run request: the run params the group's templates read.
+
+    Any other key is refused: a misspelt `params` would otherwise start a run
+    on the group's defaults alone, without a word.
+    """
+
+    params = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text='Run params, e.g. {"tier": "NMS_TIER_1"}.',
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Refuse keys other than `params`, naming each one."""
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            message = "unknown field; the body takes only `params`"
+            raise serializers.ValidationError({name: message for name in unknown})
+        return attrs
 
 
 class StepStatusSerializer(serializers.Serializer):
@@ -249,7 +270,13 @@ class ExecutionEventSerializer(serializers.ModelSerializer):
 class ExecutionSerializer(serializers.ModelSerializer):
     """One pipeline execution with its events (DESIGN.md section 6)."""
 
-    result = serializers.JSONField(allow_null=True)
+    params = serializers.DictField(
+        read_only=True, help_text="The params the pipeline was called with."
+    )
+    result = serializers.JSONField(
+        allow_null=True,
+        help_text="What the pipeline returned, as JSON (any JSON value), or null.",
+    )
     error = serializers.CharField(allow_null=True)
     duration_seconds = serializers.FloatField(allow_null=True)
     group_run_id = serializers.SerializerMethodField()
@@ -346,7 +373,10 @@ class PipelineParameterSerializer(serializers.Serializer):
 
     name = serializers.CharField()
     required = serializers.BooleanField()
-    default = serializers.JSONField(allow_null=True)
+    default = serializers.JSONField(
+        allow_null=True,
+        help_text="The default value as JSON (any JSON value); null when required.",
+    )
 
 
 class PipelineSerializer(serializers.Serializer):

@@ -413,9 +413,12 @@ class GroupViewSet(
         ),
         parameters=[_group_lookup_parameter()],
         request=RunRequestSerializer,
-        responses={202: GroupRunDetailSerializer, **error_responses(400, 404, 409)},
+        responses={
+            202: GroupRunDetailSerializer,
+            **error_responses(400, 404, 409, 415),
+        },
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], parser_classes=[StrictJSONParser])
     def run(self, request: Request, name: str) -> Response:
         """Start a run of the group with the given run params."""
         body = RunRequestSerializer(data=request.data)

@@ -82,6 +82,24 @@ class TestPipelineRun:
         assert response.status_code == status.HTTP_404_NOT_FOUND
         assert response.json()["code"] == "pipeline_not_found"
 
+    def test_unknown_body_key_is_a_400(self, admin_client: APIClient) -> None:
+        response = admin_client.post(
+            "/api/pipelines/apitest.fail/run", {"param": {}}, format="json"
+        )
+
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json()["errors"][0]["path"] == "param"
+        assert not Execution.objects.exists()
+
+    def test_yaml_body_is_a_415(self, admin_client: APIClient) -> None:
+        response = admin_client.post(
+            "/api/pipelines/apitest.fail/run",
+            "params: {}\n",
+            content_type="application/yaml",
+        )
+
+        assert response.status_code == status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+
     def test_missing_param_is_a_400_naming_it(self, admin_client: APIClient) -> None:
         response = admin_client.post(
             "/api/pipelines/apitest.ingest_week/run",
@@ -133,6 +151,12 @@ class TestExecutions:
 
         assert [row["id"] for row in body["results"]] == [failed.id]
 
+    def test_unknown_status_filter_is_a_400(self, admin_client: APIClient) -> None:
+        response = admin_client.get("/api/executions/?status=sleeping")
+
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json()["errors"][0]["path"] == "status"
+
     def test_unknown_execution_is_a_404(self, admin_client: APIClient) -> None:
         response = admin_client.get("/api/executions/01NOSUCHEXECUTION/")
 
@@ -172,6 +196,21 @@ class TestDeadLetterList:
 
         assert [row["id"] for row in waiting_ids["results"]] == [waiting.id]
         assert [row["id"] for row in replayed_ids["results"]] == [replayed.id]
+
+    def test_shows_one_letter(self, admin_client: APIClient) -> None:
+        letter = DeadLetterFactory()
+
+        response = admin_client.get(f"/api/dead-letters/{letter.id}")
+
+        assert response.status_code == status.HTTP_200_OK
+        assert response.json()["id"] == letter.id
+        assert response.json()["execution"] == letter.execution_id
+
+    def test_invalid_replayed_filter_is_a_400(self, admin_client: APIClient) -> None:
+        response = admin_client.get("/api/dead-letters/?replayed=maybe")
+
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json()["errors"][0]["path"] == "replayed"
 
     def test_unknown_letter_is_a_404(self, admin_client: APIClient) -> None:
         show = admin_client.get("/api/dead-letters/01NOSUCHLETTER/")

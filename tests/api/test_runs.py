@@ -100,6 +100,36 @@ class TestRunGroup:
         assert response.json()["errors"][0]["path"] == "params"
         assert not GroupRun.objects.exists()
 
+    def test_unknown_body_key_is_a_400_naming_it(
+        self, admin_client: APIClient, document: dict
+    ) -> None:
+        document["spec"]["defaults"] = {"tier": "T1", "week_ending": "2026-01-03"}
+        admin_client.post("/api/groups/", document, format="json")
+
+        response = admin_client.post(
+            RUN_URL, {"parmas": {"tier": "NMS_TIER_2"}}, format="json"
+        )
+
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json()["errors"] == [
+            {
+                "path": "parmas",
+                "message": "unknown field; the body takes only `params`",
+                "line": None,
+            }
+        ]
+        assert not GroupRun.objects.exists()
+
+    def test_yaml_body_is_a_415(
+        self, admin_client: APIClient, weekly_group: dict
+    ) -> None:
+        response = admin_client.post(
+            RUN_URL, "params: {}\n", content_type="application/yaml"
+        )
+
+        assert response.status_code == status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+        assert response.json()["code"] == "unsupported_media_type"
+
     def test_missing_run_param_names_step_and_parameter(
         self, admin_client: APIClient, weekly_group: dict
     ) -> None:
@@ -180,6 +210,24 @@ class TestRunList:
 
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert response.json()["errors"][0]["path"] == "status"
+
+    def test_default_page_is_the_fifty_newest(self, admin_client: APIClient) -> None:
+        group = GroupDefinitionFactory()
+        now = timezone.now()
+        runs = GroupRun.objects.bulk_create(
+            [
+                GroupRunFactory.build(
+                    group=group, created_at=now - dt.timedelta(minutes=number)
+                )
+                for number in range(60)
+            ]
+        )
+
+        body = admin_client.get("/api/groups/runs/").json()
+
+        assert body["count"] == 60
+        assert [run["id"] for run in body["results"]] == [r.id for r in runs[:50]]
+        assert "limit=50" in body["next"]
 
     def test_limit_pages_the_list(self, admin_client: APIClient) -> None:
         GroupRunFactory.create_batch(3)
@@ -271,7 +319,7 @@ class TestCancelAndRetry:
         assert response.status_code == status.HTTP_409_CONFLICT
         assert "completed" in response.json()["detail"]
 
-    def test_retry_active_run_is_a_409(
+    def test_retry_pending_run_is_a_409(
         self, admin_client: APIClient, weekly_group: dict
     ) -> None:
         run_id = start(admin_client)["id"]
@@ -280,6 +328,53 @@ class TestCancelAndRetry:
 
         assert response.status_code == status.HTTP_409_CONFLICT
         assert response.json()["code"] == "run_not_retryable"
+
+    def test_retry_running_run_is_a_409(
+        self, admin_client: APIClient, weekly_group: dict
+    ) -> None:
+        run_id = start(admin_client)["id"]
+        engine.advance_run(run_id)
+        assert GroupRun.objects.get(pk=run_id).status == RunStatus.RUNNING
+
+        response = admin_client.post(f"/api/groups/runs/{run_id}/retry")
+
+        assert response.status_code == status.HTTP_409_CONFLICT
+        assert response.json()["code"] == "run_not_retryable"
+        assert "has not finished" in response.json()["detail"]
+
+    def test_cancel_running_run_answers_202(
+        self, admin_client: APIClient, weekly_group: dict
+    ) -> None:
+        run_id = start(admin_client)["id"]
+        engine.advance_run(run_id)
+
+        response = admin_client.post(f"/api/groups/runs/{run_id}/cancel")
+
+        assert response.status_code == status.HTTP_202_ACCEPTED
+        assert response.json()["cancel_requested_at"] is not None
+        assert response.json()["status"] in {"running", "cancelled"}
+
+    def test_cancel_failed_run_is_a_409(
+        self, admin_client: APIClient, failing_group: dict
+    ) -> None:
+        run_id = start(admin_client)["id"]
+        assert finish(run_id).status == RunStatus.FAILED
+
+        response = admin_client.post(f"/api/groups/runs/{run_id}/cancel")
+
+        assert response.status_code == status.HTTP_409_CONFLICT
+        assert "failed" in response.json()["detail"]
+
+    def test_cancel_cancelled_run_is_a_409(
+        self, admin_client: APIClient, weekly_group: dict
+    ) -> None:
+        run_id = start(admin_client)["id"]
+        admin_client.post(f"/api/groups/runs/{run_id}/cancel")
+
+        response = admin_client.post(f"/api/groups/runs/{run_id}/cancel")
+
+        assert response.status_code == status.HTTP_409_CONFLICT
+        assert response.json()["code"] == "run_finished"
 
     def test_retry_failed_run_reruns_only_unsuccessful_steps(
         self, admin_client: APIClient, failing_group: dict

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from io import StringIO
+from typing import Any
 
 import pytest
 import yaml
@@ -11,6 +14,7 @@ from rest_framework import status
 from rest_framework.test import APIClient
 
 from pipeline_groups.models import GroupDefinition
+from tests.api.conftest import ROUTES, call_route
 from tests.factories import (
     DeadLetterFactory,
     ExecutionFactory,
@@ -40,6 +44,92 @@ DOCUMENTED_PATHS = {
 }
 
 
+def generated_schema() -> dict[str, Any]:
+    """Return the schema as `manage.py spectacular` writes it."""
+    out = StringIO()
+    call_command("spectacular", stdout=out)
+    return yaml.safe_load(out.getvalue())
+
+
+def operations(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Yield (method, path, operation) for every operation of the schema."""
+    for path, entries in schema["paths"].items():
+        for method, operation in entries.items():
+            yield method, path, operation
+
+
+def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """Follow a `$ref` (or a one-item `allOf` of one) to its component."""
+    if "allOf" in node and len(node["allOf"]) == 1:
+        node = node["allOf"][0]
+    if "$ref" in node:
+        return schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def kind(schema: dict[str, Any], node: dict[str, Any]) -> str:
+    """Describe a property's type in one word: `date-time`, `integer`, `enum`..."""
+    target = resolve(schema, node)
+    if "enum" in target:
+        return "enum"
+    if target.get("format") == "date-time":
+        return "date-time"
+    return target.get("type", "any")
+
+
+# Operations that can meet an object in the wrong state (or read-only storage).
+CONFLICTS = {
+    ("post", "/api/groups/"),
+    ("put", "/api/groups/{name}/"),
+    ("delete", "/api/groups/{name}/"),
+    ("post", "/api/groups/{name}/run/"),
+    ("post", "/api/groups/runs/{id}/cancel/"),
+    ("post", "/api/groups/runs/{id}/retry/"),
+    ("post", "/api/dead-letters/{id}/replay/"),
+}
+
+# RFC 3.5.3, field by field: (OpenAPI kind, nullable). Detail models repeat the
+# fields of the summaries they extend.
+_SUMMARY = {
+    "name": ("string", False),
+    "domain": ("string", False),
+    "version": ("integer", False),
+    "description": ("string", True),
+    "step_count": ("integer", False),
+    "is_active": ("boolean", False),
+}
+_RUN_SUMMARY = {
+    "id": ("string", False),
+    "group_name": ("string", False),
+    "status": ("enum", False),
+    "trigger_source": ("enum", False),
+    "started_at": ("date-time", True),
+    "completed_at": ("date-time", True),
+    "duration_seconds": ("number", True),
+}
+RFC_TYPES = {
+    **{("GroupSummary", field): kind for field, kind in _SUMMARY.items()},
+    **{("GroupDetail", field): kind for field, kind in _SUMMARY.items()},
+    ("GroupDetail", "spec"): ("object", False),
+    ("GroupDetail", "created_at"): ("date-time", False),
+    ("GroupDetail", "updated_at"): ("date-time", False),
+    **{("GroupRunSummary", field): kind for field, kind in _RUN_SUMMARY.items()},
+    **{("GroupRunDetail", field): kind for field, kind in _RUN_SUMMARY.items()},
+    ("GroupRunDetail", "group_version"): ("integer", False),
+    ("GroupRunDetail", "params"): ("object", False),
+    ("GroupRunDetail", "batch_id"): ("string", False),
+    ("GroupRunDetail", "steps"): ("array", False),
+    ("GroupRunDetail", "error"): ("string", True),
+    ("StepStatus", "step_name"): ("string", False),
+    ("StepStatus", "pipeline_name"): ("string", False),
+    ("StepStatus", "execution_id"): ("string", True),
+    ("StepStatus", "status"): ("enum", False),
+    ("StepStatus", "started_at"): ("date-time", True),
+    ("StepStatus", "completed_at"): ("date-time", True),
+    ("StepStatus", "error"): ("string", True),
+}
+
+
 class TestOpenApiSchema:
     def test_spectacular_validates_without_warnings(self) -> None:
         out = StringIO()
@@ -51,51 +141,65 @@ class TestOpenApiSchema:
         assert set(schema["paths"]) == DOCUMENTED_PATHS
 
     def test_every_operation_documents_its_errors(self) -> None:
-        out = StringIO()
-        call_command("spectacular", stdout=out)
-        schema = yaml.safe_load(out.getvalue())
+        schema = generated_schema()
 
-        for path, operations in schema["paths"].items():
-            for method, operation in operations.items():
-                codes = set(operation["responses"])
-                assert {"401", "403"} <= codes, (method, path)
-                if "{" in path:
-                    assert "404" in codes, (method, path)
+        for method, path, operation in operations(schema):
+            responses = operation["responses"]
+            expected = {"400", "401", "403", "405", "406"}
+            if "{" in path:
+                expected.add("404")
+            if "requestBody" in operation:
+                expected.add("415")
+            if (method, path) in CONFLICTS:
+                expected.add("409")
+            errors = {code for code in responses if int(code) >= 400}
+            assert errors == expected, (method, path)
+            for code in errors:
+                body = responses[code]["content"]["application/json"]["schema"]
+                assert body == {"$ref": "#/components/schemas/Error"}, (path, code)
+                assert responses[code]["description"], (path, code)
 
-    def test_group_detail_documents_rfc_fields(self) -> None:
-        out = StringIO()
-        call_command("spectacular", stdout=out)
-        components = yaml.safe_load(out.getvalue())["components"]["schemas"]
+    def test_every_success_documents_its_fields(self) -> None:
+        schema = generated_schema()
 
-        assert {
-            "name",
-            "domain",
-            "version",
-            "description",
-            "step_count",
-            "is_active",
-            "spec",
-            "created_at",
-            "updated_at",
-            "steps",
-        } <= set(components["GroupDetail"]["properties"])
-        assert {
-            "step_name",
-            "pipeline_name",
-            "execution_id",
-            "status",
-            "started_at",
-            "completed_at",
-            "error",
-        } <= set(components["StepStatus"]["properties"])
-        assert {
-            "group_version",
-            "params",
-            "batch_id",
-            "steps",
-            "error",
-            "duration_seconds",
-        } <= set(components["GroupRunDetail"]["properties"])
+        for method, path, operation in operations(schema):
+            for code, response in operation["responses"].items():
+                if int(code) >= 300 or code == "204":
+                    continue
+                body = resolve(
+                    schema, response["content"]["application/json"]["schema"]
+                )
+                if "results" in body.get("properties", {}):
+                    body = resolve(schema, body["properties"]["results"]["items"])
+                assert body["properties"], (method, path, code)
+                assert set(body["required"]) == set(body["properties"]), (path, code)
+
+    def test_every_field_has_a_type_or_says_it_is_any_json(self) -> None:
+        components = generated_schema()["components"]["schemas"]
+
+        for name, component in components.items():
+            for field, node in component.get("properties", {}).items():
+                typed = {"type", "$ref", "allOf", "enum"} & set(node)
+                assert typed or "any JSON" in node.get("description", ""), (
+                    name,
+                    field,
+                )
+
+    def test_rfc_fields_have_the_rfc_types(self) -> None:
+        schema = generated_schema()
+        components = schema["components"]["schemas"]
+
+        found = {
+            (name, field): (
+                kind(schema, node),
+                bool(resolve(schema, node).get("nullable") or node.get("nullable")),
+            )
+            for name, component in components.items()
+            for field, node in component.get("properties", {}).items()
+        }
+
+        for (model, field), expected in RFC_TYPES.items():
+            assert found[(model, field)] == expected, (model, field)
 
     def test_schema_is_served(self) -> None:
         response = APIClient().get("/api/schema/", HTTP_ACCEPT="application/json")
@@ -122,6 +226,17 @@ class TestDocumentationPages:
         assert f"/static/{asset}" in html
         assert "cdn.jsdelivr.net" not in html
         assert "unpkg.com" not in html
+
+    @pytest.mark.parametrize("path", ["/api/docs/", "/api/redoc/"])
+    def test_every_asset_of_the_page_is_served_here(self, path: str) -> None:
+        client = APIClient()
+        html = client.get(path).content.decode()
+        assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
+
+        answers = {asset: client.get(asset).status_code for asset in assets}
+
+        assert assets
+        assert set(answers.values()) == {status.HTTP_200_OK}, answers
 
 
 class TestBrowsableApi:
@@ -177,6 +292,8 @@ class TestBrowsableApiOnDetails:
             "/api/groups/finra.weekly_refresh/run",
             "/api/pipelines/apitest.fail/run",
             "/api/groups/runs/01NOSUCHRUN/cancel",
+            "/api/groups/runs/01NOSUCHRUN/retry",
+            "/api/dead-letters/01NOSUCHLETTER/replay",
         ],
     )
     def test_post_only_actions_render_a_page_with_a_form(
@@ -189,3 +306,33 @@ class TestBrowsableApiOnDetails:
         assert response.status_code == status.HTTP_405_METHOD_NOT_ALLOWED
         assert response["Content-Type"].startswith("text/html")
         assert "<form" in response.content.decode()
+
+
+# The schema and its viewers are not DRF pages; every other route is.
+BROWSABLE_ROUTES = [
+    (method, template)
+    for method, template, _ in ROUTES
+    if not template.startswith(("/api/schema", "/api/docs", "/api/redoc"))
+]
+
+
+class TestBrowsableApiOnEveryRoute:
+    @pytest.mark.parametrize(
+        ("method", "template"),
+        BROWSABLE_ROUTES,
+        ids=[f"{method.upper()} {template}" for method, template in BROWSABLE_ROUTES],
+    )
+    def test_route_answers_a_browser_with_a_page(
+        self,
+        admin_client: APIClient,
+        objects: dict[str, str],
+        method: str,
+        template: str,
+    ) -> None:
+        path = template.format(**objects)
+
+        response = call_route(admin_client, method, path, HTTP_ACCEPT="text/html")
+
+        assert response.status_code < 500
+        assert response["Content-Type"].startswith("text/html")
+        assert "Django REST framework" in response.content.decode()
