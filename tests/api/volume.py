@@ -89,9 +89,9 @@ def many_groups(count: int) -> None:
     )
 
 
-def many_runs(count: int) -> None:
-    """Insert `count` runs of one small group, each with one finished step."""
-    definition = wide_group("bench.runs", 3)
+def many_runs(count: int, name: str = "bench.runs") -> None:
+    """Insert `count` runs of a new small group, each with one step under way."""
+    definition = wide_group(name, 3)
     template = run_with_executions(definition, 1)
     now = timezone.now()
     runs = GroupRun.objects.bulk_create(
