@@ -200,6 +200,11 @@ SPINE_STEP_TIMEOUT_SECONDS = _env_value("SPINE_STEP_TIMEOUT_SECONDS", env.int, 3
 SPINE_WORKERS = _env_value("SPINE_WORKERS", env.int, 2)
 
 REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(
+        f"REDIS_URL is not a Redis URL ({REDIS_URL!r}); "
+        "write e.g. redis://127.0.0.1:6379/0, or leave it unset for the ORM broker"
+    )
 
 # django-q2: the engine, not the queue, decides what a failure means, so a task is
 # tried once and acknowledged even when it fails. `retry` must exceed the time a task
