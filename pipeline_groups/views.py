@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.views import redirect_to_login
 from django.db.models import F, OuterRef, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse
@@ -33,6 +36,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from pipeline_groups import engine, storage
 from pipeline_groups.dag import DagNode, render_svg, status_style
@@ -269,6 +273,31 @@ def _describe(runs: Sequence[GroupRun]) -> dict[str, list[StepRow]]:
     return {view.run.pk: _step_rows(view) for view in views}
 
 
+def live_login_required(
+    view: Callable[..., HttpResponse],
+) -> Callable[..., HttpResponse]:
+    """Require a logged-in user; a poll whose session ended sends its page to login.
+
+    A plain redirect would be followed by htmx, which would then swap the whole
+    login page into the polled region. Instead the poll answers with
+    `HX-Redirect`, and the browser goes to the login page, coming back to the
+    page that was polling once logged in.
+    """
+    guarded = login_required(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated or not request.htmx:
+            return guarded(request, *args, **kwargs)
+        current = urlsplit(request.htmx.current_url or "")
+        page = current.path or request.get_full_path()
+        if current.path and current.query:
+            page += f"?{current.query}"
+        return HttpResponseClientRedirect(redirect_to_login(page).url)
+
+    return wrapper
+
+
 # The Pipelines view.
 
 
@@ -437,7 +466,7 @@ def pipelines(request: HttpRequest) -> HttpResponse:
     return render(request, "pipelines/index.html", _pipelines_context(request))
 
 
-@login_required
+@live_login_required
 def pipeline_rows(request: HttpRequest) -> HttpResponse:
     """Return the live region of `/`, which the page polls while a run is active."""
     return render(request, "pipelines/partials/rows.html", _pipelines_context(request))
@@ -597,7 +626,7 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
     return render(request, "pipelines/run_detail.html", _run_context(request, run_id))
 
 
-@login_required
+@live_login_required
 def run_live(request: HttpRequest, run_id: str) -> HttpResponse:
     """Return the live region of a run page, polled while the run is active."""
     return render(

@@ -61,6 +61,18 @@ class TestLoginRequired:
         assert response.status_code == HTTPStatus.FOUND
         assert response["Location"].startswith(reverse("login"))
 
+    @pytest.mark.parametrize(
+        "path", ["/rows/", "/runs/01ARZ3NDEKTSV4RRFFQ69G5FAV/live/"]
+    )
+    def test_poll_after_the_session_ended_sends_the_page_to_login(self, client, path):
+        response = client.get(
+            path, headers={"HX-Request": "true", "HX-Current-URL": "http://t/x/?a=1"}
+        )
+
+        assert response.status_code == HTTPStatus.OK
+        assert response["HX-Redirect"] == reverse("login") + "?next=/x/%3Fa%3D1"
+        assert response.content == b""
+
     def test_admin_sends_anonymous_readers_to_its_login(self, client):
         response = client.get("/admin/pipeline_groups/grouprun/")
 
