@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -98,7 +99,7 @@ def _time(client: Any, path: str, repeat: int) -> dict[str, Any]:
     return {
         "status": response.status_code,
         "median_ms": round(statistics.median(times), 2),
-        "p95_ms": round(sorted(times)[int(len(times) * 0.95) - 1], 2),
+        "p95_ms": round(sorted(times)[math.ceil(len(times) * 0.95) - 1], 2),
         "min_ms": round(min(times), 2),
         "queries": len(queries.captured_queries),
         "bytes": len(response.content),
