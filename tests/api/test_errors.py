@@ -14,6 +14,7 @@ from pipeline_groups.exceptions import (
     MissingRunParameterError,
     StepParameterError,
 )
+from tests.api.conftest import ROUTES, call_route
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +46,41 @@ class TestUnknownRoutes:
 
         assert response.status_code == status.HTTP_404_NOT_FOUND
         assert response.json()["detail"].startswith("No API route matches")
+
+
+# Every route but the API root, with and without its final slash.
+SLASH_ROUTES = [
+    (method, template, slash)
+    for method, template, _ in ROUTES
+    if template != "/api/"
+    for slash in (True, False)
+]
+
+
+class TestFinalSlash:
+    @pytest.mark.parametrize(
+        ("method", "template", "slash"),
+        SLASH_ROUTES,
+        ids=[
+            f"{method.upper()} {template} {'with' if slash else 'without'} slash"
+            for method, template, slash in SLASH_ROUTES
+        ],
+    )
+    def test_route_matches_either_way(
+        self,
+        admin_client: APIClient,
+        objects: dict[str, str],
+        method: str,
+        template: str,
+        slash: bool,
+    ) -> None:
+        path, _, query = template.format(**objects).partition("?")
+        path = path.rstrip("/") + ("/" if slash else "")
+
+        response = call_route(admin_client, method, f"{path}?{query}")
+
+        assert response.status_code != status.HTTP_404_NOT_FOUND, response.content
+        assert response.status_code < 500
 
 
 class TestMethodAndFormat:
