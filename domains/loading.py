@@ -24,6 +24,8 @@ from pipeline_groups.exceptions import InputDataError, MissingInputError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+# The largest value a BigIntegerField holds on every supported database.
+_BIGINT_MAX = 2**63 - 1
 
 
 def data_path(*parts: str) -> Path:
@@ -55,8 +57,8 @@ def as_date(value: Any, name: str) -> dt.date:
         ) from None
 
 
-def as_positive_int(value: Any, name: str) -> int:
-    """Read a whole-number parameter of at least 1."""
+def as_positive_int(value: Any, name: str, maximum: int | None = None) -> int:
+    """Read a whole-number parameter of at least 1 (and at most `maximum`)."""
     try:
         number = int(str(value).strip())
     except ValueError:
@@ -65,6 +67,8 @@ def as_positive_int(value: Any, name: str) -> int:
         ) from None
     if number < 1:
         raise ValueError(f"Parameter {name} must be at least 1, not {number}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"Parameter {name} must be at most {maximum}, not {number}")
     return number
 
 
@@ -92,11 +96,14 @@ def read_rows(
     delimiter: str,
     *,
     quoted: bool = True,
+    optional: Sequence[str] = (),
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line number, row) for each data line, after checking the header.
 
     Blank lines are ignored; a line with the wrong number of fields is an error.
     `quoted=False` reads quote characters as text, as pipe-delimited files need.
+    `optional` names trailing columns of `header` that a file may leave out
+    (all of them together); the rows of such a file do not have those keys.
     """
     try:
         text = content.decode("utf-8-sig")
@@ -111,13 +118,7 @@ def read_rows(
         found = next(reader)
     except StopIteration:
         raise InputDataError(path, 1, "the file is empty; expected a header") from None
-    if [name.strip() for name in found] != list(header):
-        raise InputDataError(
-            path,
-            1,
-            f"expected the header {delimiter.join(header)!r}, "
-            f"found {delimiter.join(found)!r}",
-        )
+    header = _header_of(path, found, header, delimiter, optional)
 
     while True:
         try:
@@ -134,6 +135,27 @@ def read_rows(
                 path, line, f"expected {len(header)} fields, found {len(fields)}"
             )
         yield line, dict(zip(header, (field.strip() for field in fields), strict=True))
+
+
+def _header_of(
+    path: Path,
+    found: Sequence[str],
+    header: Sequence[str],
+    delimiter: str,
+    optional: Sequence[str],
+) -> list[str]:
+    """Return the columns a file's header line declares, if it is an allowed one."""
+    names = [name.strip() for name in found]
+    full = list(header)
+    short = full[: len(full) - len(optional)]
+    if names == full or (optional and names == short):
+        return names
+    allowed = repr(delimiter.join(full))
+    if optional:
+        allowed += f" (or without {delimiter.join(optional)!r})"
+    raise InputDataError(
+        path, 1, f"expected the header {allowed}, found {delimiter.join(found)!r}"
+    )
 
 
 def parse_fields(
@@ -155,18 +177,12 @@ def parse_fields(
 
 
 def non_negative_int(text: str) -> int:
-    """Parse a count or quantity."""
+    """Parse a count or quantity that fits a BigIntegerField."""
     value = int(text.replace(",", ""))
     if value < 0:
         raise ValueError("must not be negative")
-    return value
-
-
-def positive_number(text: str) -> float:
-    """Parse a price."""
-    value = float(text)
-    if not value > 0:
-        raise ValueError("must be greater than zero")
+    if value > _BIGINT_MAX:
+        raise ValueError(f"must be at most {_BIGINT_MAX}")
     return value
 
 
@@ -180,6 +196,22 @@ def required_text(text: str) -> str:
     if not text:
         raise ValueError("must not be empty")
     return text
+
+
+def text_up_to(limit: int) -> Callable[[str], str]:
+    """Return a parser of non-empty text of at most `limit` characters.
+
+    A column's length is checked here, against its model field, so a long value
+    names its line instead of failing the insert on PostgreSQL.
+    """
+
+    def parse(text: str) -> str:
+        required_text(text)
+        if len(text) > limit:
+            raise ValueError(f"is {len(text)} characters long; at most {limit} fit")
+        return text
+
+    return parse
 
 
 def current_load(dataset: str, partition: str, fingerprint_: str) -> DatasetLoad | None:

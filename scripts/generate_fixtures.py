@@ -6,8 +6,10 @@ prices, and the calendars are written from the published holiday lists. It
 writes three kinds of files:
 
 - finra/otc/<TIER>/<WEEK_ENDING>.psv: FINRA OTC transparency weekly summaries,
-  pipe-delimited, in FINRA's column layout (one row per symbol and market
-  participant), for tiers NMS_TIER_1, NMS_TIER_2 and OTCE;
+  pipe-delimited, one row per symbol and market participant, for tiers
+  NMS_TIER_1, NMS_TIER_2 and OTCE, in the columns of FINRA's weekly summary
+  download followed by weekStartDate (a field of FINRA's weeklySummary API
+  dataset), which lets the ingest check that each line belongs to its week;
 - market_data/prices/<SYMBOL>.csv: daily prices in Alpha Vantage's CSV layout,
   newest first, on the trading days of the XNYS calendar;
 - reference/exchanges.csv and reference/calendars/<MIC>.csv: regular hours per

@@ -1,8 +1,17 @@
 """FINRA OTC transparency: load a tier's weekly summary and derive volumes from it.
 
 FINRA publishes, per tier and week, the shares and trades each market participant
-executed off-exchange in each symbol, as pipe-delimited text. The five pipelines
-form the chain of RFC appendix A.1:
+executed off-exchange in each symbol, as pipe-delimited text. A file holds one
+tier and week, `<tier>/<week_ending>.psv` under SPINE_DATA_DIR/finra/otc/, in the
+columns of FINRA's weekly summary download (`HEADER` without its last column:
+tierDescription, issueSymbolIdentifier, issueName, marketParticipantName, MPID,
+totalWeeklyShareQuantity, totalWeeklyTradeCount, lastUpdateDate), optionally
+followed by weekStartDate, the field by which FINRA's weeklySummary API dataset
+partitions its weeks. When that column is there, every line must carry the
+start of the week the file is named for, five days before its Saturday end (a
+Monday); the sample fixtures have it.
+
+The five pipelines form the chain of RFC appendix A.1:
 
     ingest_week -> normalize_week -> aggregate_week -> compute_rolling
     normalize_week -> compute_venue_share (beside aggregate_week)
@@ -52,12 +61,20 @@ HEADER = (
     "lastUpdateDate",
     "weekStartDate",
 )
+# The download from FINRA's site stops before weekStartDate.
+OPTIONAL_COLUMNS = ("weekStartDate",)
+
+
+def _limit(field: str) -> int:
+    return FinraOtcRaw._meta.get_field(field).max_length
+
+
 FIELD_PARSERS = {
-    "tierDescription": loading.required_text,
-    "issueSymbolIdentifier": loading.required_text,
-    "issueName": loading.required_text,
-    "marketParticipantName": loading.required_text,
-    "MPID": loading.required_text,
+    "tierDescription": loading.text_up_to(_limit("tier_description")),
+    "issueSymbolIdentifier": loading.text_up_to(_limit("symbol")),
+    "issueName": loading.text_up_to(_limit("issue_name")),
+    "marketParticipantName": loading.text_up_to(_limit("participant_name")),
+    "MPID": loading.text_up_to(_limit("mpid")),
     "totalWeeklyShareQuantity": loading.non_negative_int,
     "totalWeeklyTradeCount": loading.non_negative_int,
     "lastUpdateDate": loading.iso_date,
@@ -69,6 +86,8 @@ WEEKLY = "finra_otc_weekly"
 SYMBOL_WEEKLY = "finra_otc_symbol_weekly"
 ROLLING = "finra_otc_rolling"
 VENUE_SHARE = "finra_otc_venue_share"
+# Two years of weeks: a longer window is a mistake, not a question.
+MAX_ROLLING_WEEKS = 104
 
 
 def _tier(value: Any) -> str:
@@ -97,11 +116,19 @@ def _upstream(dataset: str, tier: str, week_ending: dt.date, producer: str) -> A
 def parse_week_file(
     path: Any, content: bytes, tier: str, week_ending: dt.date
 ) -> list[FinraOtcRaw]:
-    """Check every line of a weekly summary and return the rows to store."""
+    """Check every line of a weekly summary and return the rows to store.
+
+    Without a weekStartDate column the week is the one the file is named for.
+    """
     week_start = week_ending - dt.timedelta(days=5)
     rows = []
-    for line, fields in loading.read_rows(path, content, HEADER, "|", quoted=False):
-        values = loading.parse_fields(path, line, fields, FIELD_PARSERS)
+    lines = loading.read_rows(
+        path, content, HEADER, "|", quoted=False, optional=OPTIONAL_COLUMNS
+    )
+    for line, fields in lines:
+        parsers = {name: FIELD_PARSERS[name] for name in fields}
+        values = {"weekStartDate": week_start}
+        values |= loading.parse_fields(path, line, fields, parsers)
         if values["tierDescription"] != TIERS[tier]:
             raise InputDataError(
                 path,
@@ -152,6 +179,7 @@ def ingest_week(
     """Load one tier's weekly OTC transparency summary into finra_otc_raw."""
     tier = _tier(tier)
     week = loading.as_date(week_ending, "week_ending")
+    force = loading.as_flag(force)
     if source_type not in SOURCE_TYPES:
         raise ValueError(
             f"Parameter source_type must be one of {', '.join(SOURCE_TYPES)}, "
@@ -166,7 +194,7 @@ def ingest_week(
     result = {"tier": tier, "week_ending": week.isoformat(), "source": str(path)}
 
     existing = loading.current_load(RAW, partition, digest)
-    if existing is not None and not loading.as_flag(force):
+    if existing is not None and not force:
         ctx.logger.info("Execution %s: %s already loaded", ctx.execution_id, partition)
         return loading.skipped(existing, **result)
 
@@ -235,13 +263,14 @@ def normalize_week(
     """Turn a week's raw lines into one clean row per symbol and participant."""
     tier = _tier(tier)
     week = loading.as_date(week_ending, "week_ending")
+    force = loading.as_flag(force)
     partition = _partition(tier, week)
     upstream = _upstream(RAW, tier, week, "finra.otc_transparency.ingest_week")
     digest = loading.fingerprint(WEEKLY, upstream.fingerprint)
     result = {"tier": tier, "week_ending": week.isoformat()}
 
     existing = loading.current_load(WEEKLY, partition, digest)
-    if existing is not None and not loading.as_flag(force):
+    if existing is not None and not force:
         return loading.skipped(existing, **result)
 
     raw_rows = list(FinraOtcRaw.objects.filter(tier=tier, week_ending=week))
@@ -278,13 +307,14 @@ def aggregate_week(
     """Sum a week's normalized rows per symbol across market participants."""
     tier = _tier(tier)
     week = loading.as_date(week_ending, "week_ending")
+    force = loading.as_flag(force)
     partition = _partition(tier, week)
     upstream = _upstream(WEEKLY, tier, week, "finra.otc_transparency.normalize_week")
     digest = loading.fingerprint(SYMBOL_WEEKLY, upstream.fingerprint)
     result = {"tier": tier, "week_ending": week.isoformat()}
 
     existing = loading.current_load(SYMBOL_WEEKLY, partition, digest)
-    if existing is not None and not loading.as_flag(force):
+    if existing is not None and not force:
         return loading.skipped(existing, **result)
 
     weekly = FinraOtcWeekly.objects.filter(tier=tier, week_ending=week)
@@ -346,7 +376,8 @@ def compute_rolling(
     """
     tier = _tier(tier)
     week = loading.as_date(week_ending, "week_ending")
-    weeks = loading.as_positive_int(weeks, "weeks")
+    weeks = loading.as_positive_int(weeks, "weeks", MAX_ROLLING_WEEKS)
+    force = loading.as_flag(force)
     window = [week - dt.timedelta(weeks=back) for back in range(weeks)]
     partition = f"{_partition(tier, week)}:{weeks}w"
     _upstream(SYMBOL_WEEKLY, tier, week, "finra.otc_transparency.aggregate_week")
@@ -358,7 +389,7 @@ def compute_rolling(
     result = {"tier": tier, "week_ending": week.isoformat(), "weeks": weeks}
 
     existing = loading.current_load(ROLLING, partition, digest)
-    if existing is not None and not loading.as_flag(force):
+    if existing is not None and not force:
         return loading.skipped(existing, **result)
 
     history = FinraOtcSymbolWeekly.objects.filter(tier=tier, week_ending__in=window)
@@ -443,13 +474,14 @@ def compute_venue_share(
     """Rank market participants by their share of the tier's weekly volume."""
     tier = _tier(tier)
     week = loading.as_date(week_ending, "week_ending")
+    force = loading.as_flag(force)
     partition = _partition(tier, week)
     upstream = _upstream(WEEKLY, tier, week, "finra.otc_transparency.normalize_week")
     digest = loading.fingerprint(VENUE_SHARE, upstream.fingerprint)
     result = {"tier": tier, "week_ending": week.isoformat()}
 
     existing = loading.current_load(VENUE_SHARE, partition, digest)
-    if existing is not None and not loading.as_flag(force):
+    if existing is not None and not force:
         return loading.skipped(existing, **result)
 
     weekly = FinraOtcWeekly.objects.filter(tier=tier, week_ending=week)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
@@ -22,12 +22,34 @@ from pipeline_groups.exceptions import InputDataError
 
 SOURCES = ("alpha_vantage", "file")
 HEADER = ("timestamp", "open", "high", "low", "close", "volume")
+_PRICE_FIELD = DailyPrice._meta.get_field("close")
+_PRICE_PLACES = _PRICE_FIELD.decimal_places
+_PRICE_LIMIT = Decimal(10) ** (_PRICE_FIELD.max_digits - _PRICE_PLACES)
+
+
+def price(text: str) -> Decimal:
+    """Parse a price that the price columns hold exactly, so none is rounded."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError("is not a number") from None
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    if not value > 0:
+        raise ValueError("must be greater than zero")
+    if value >= _PRICE_LIMIT:
+        raise ValueError(f"must be below {_PRICE_LIMIT}")
+    if value != value.quantize(Decimal(1).scaleb(-_PRICE_PLACES)):
+        raise ValueError(f"has more than {_PRICE_PLACES} decimal places")
+    return value
+
+
 FIELD_PARSERS = {
     "timestamp": loading.iso_date,
-    "open": loading.positive_number,
-    "high": loading.positive_number,
-    "low": loading.positive_number,
-    "close": loading.positive_number,
+    "open": price,
+    "high": price,
+    "low": price,
+    "close": price,
     "volume": loading.non_negative_int,
 }
 DATASET = "market_data_prices"
@@ -71,10 +93,10 @@ def parse_price_file(
             symbol=symbol,
             source=source,
             date=day,
-            open=Decimal(fields["open"]),
-            high=Decimal(fields["high"]),
-            low=Decimal(fields["low"]),
-            close=Decimal(fields["close"]),
+            open=values["open"],
+            high=values["high"],
+            low=values["low"],
+            close=values["close"],
             volume=values["volume"],
         )
     return sorted(rows.values(), key=lambda row: row.date)

@@ -10,6 +10,7 @@ regular session, so other pipelines can ask whether a day traded.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from typing import Any
 
 from django.db import transaction
@@ -30,6 +31,18 @@ def _time(text: str) -> dt.time:
     return dt.time.fromisoformat(text)
 
 
+def _zone(text: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("is not an IANA time zone") from None
+    return text
+
+
+def _limit(model: type[Exchange | ExchangeCalendarDay], field: str) -> int:
+    return model._meta.get_field(field).max_length
+
+
 def read_exchange(mic: str) -> tuple[Exchange, bytes]:
     """Return the exchange's row from exchanges.csv, and the file's bytes."""
     path = loading.data_path("reference", "exchanges.csv")
@@ -44,8 +57,8 @@ def read_exchange(mic: str) -> tuple[Exchange, bytes]:
             line,
             fields,
             {
-                "name": loading.required_text,
-                "timezone": loading.required_text,
+                "name": loading.text_up_to(_limit(Exchange, "name")),
+                "timezone": _zone,
                 "open_time": _time,
                 "close_time": _time,
             },
@@ -65,7 +78,10 @@ def read_special_days(path: Any, content: bytes) -> dict[dt.date, dict[str, Any]
             path,
             line,
             fields,
-            {"date": loading.iso_date, "name": loading.required_text},
+            {
+                "date": loading.iso_date,
+                "name": loading.text_up_to(_limit(ExchangeCalendarDay, "name")),
+            },
         )
         if fields["kind"] not in KINDS:
             raise InputDataError(
@@ -85,6 +101,10 @@ def read_special_days(path: Any, content: bytes) -> dict[dt.date, dict[str, Any]
             "name": values["name"],
             "close_time": close,
         }
+    if not days:
+        raise InputDataError(
+            path, None, "the file lists no closed or early-closing days"
+        )
     return days
 
 
@@ -132,6 +152,7 @@ def sync(
 ) -> dict[str, Any]:
     """Write every day of an exchange's calendar for one year, or every year known."""
     mic = str(exchange).strip().upper()
+    force = loading.as_flag(force)
     record, exchanges_content = read_exchange(mic)
     path = loading.data_path("reference", "calendars", f"{mic}.csv")
     content = loading.require_file(path, f"no calendar of {mic} here")
@@ -146,7 +167,6 @@ def sync(
                 f"Calendar of {mic} for {years[0]} in {path}",
                 f"the file covers {', '.join(map(str, covered))}",
             )
-    force = loading.as_flag(force)
 
     written = 0
     skipped_years = []
