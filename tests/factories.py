@@ -9,12 +9,25 @@ the fields their behaviour is about.
 from __future__ import annotations
 
 import copy
+import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from domains.models import (
+    DailyPrice,
+    DatasetLoad,
+    Exchange,
+    ExchangeCalendarDay,
+    FinraOtcRaw,
+    FinraOtcRolling,
+    FinraOtcSymbolWeekly,
+    FinraOtcVenueShare,
+    FinraOtcWeekly,
+)
 from pipeline_groups.models import (
     Backend,
     DeadLetter,
@@ -265,3 +278,160 @@ class DeadLetterFactory(factory.django.DjangoModelFactory):
     execution = factory.SubFactory(ExecutionFactory, failed=True)
     pipeline_name = factory.LazyAttribute(lambda row: row.execution.pipeline_name)
     error = factory.LazyAttribute(lambda row: row.execution.error)
+
+
+# The sample domains' tables (domains.models).
+
+
+class DatasetLoadFactory(factory.django.DjangoModelFactory):
+    """The record of one partition's load, as a pipeline leaves it."""
+
+    class Meta:
+        model = DatasetLoad
+
+    dataset = "finra_otc_symbol_weekly"
+    partition = factory.Sequence(lambda n: f"NMS_TIER_1:2025-{n % 12 + 1:02d}-06")
+    fingerprint = factory.Sequence(lambda n: f"{n:064x}")
+    source = "finra_otc_weekly"
+    rows_read = 1
+    rows_written = 1
+
+
+class FinraOtcRawFactory(factory.django.DjangoModelFactory):
+    """One line of a Tier 1 weekly summary for the week ending 2026-01-03."""
+
+    class Meta:
+        model = FinraOtcRaw
+
+    tier = "NMS_TIER_1"
+    week_ending = dt.date(2026, 1, 3)
+    line_number = factory.Sequence(lambda n: n + 2)
+    tier_description = "NMS Tier 1"
+    symbol = "AAPL"
+    issue_name = "Apple Inc. Common Stock"
+    participant_name = "CITADEL SECURITIES LLC"
+    mpid = "CDRG"
+    share_quantity = 1_000
+    trade_count = 10
+    last_update_date = dt.date(2026, 1, 13)
+    week_start_date = factory.LazyAttribute(
+        lambda row: row.week_ending - dt.timedelta(days=5)
+    )
+    source_file = factory.LazyAttribute(
+        lambda row: f"finra/otc/{row.tier}/{row.week_ending.isoformat()}.psv"
+    )
+
+
+class FinraOtcWeeklyFactory(factory.django.DjangoModelFactory):
+    """One symbol's normalized week at one market participant."""
+
+    class Meta:
+        model = FinraOtcWeekly
+
+    tier = "NMS_TIER_1"
+    week_ending = dt.date(2026, 1, 3)
+    symbol = "AAPL"
+    issue_name = "Apple Inc. Common Stock"
+    mpid = factory.Sequence(lambda n: f"MP{n:04d}")
+    participant_name = factory.LazyAttribute(lambda row: f"{row.mpid} SECURITIES")
+    share_quantity = 1_000
+    trade_count = 10
+    average_trade_size = factory.LazyAttribute(
+        lambda row: round(row.share_quantity / max(row.trade_count, 1), 2)
+    )
+
+
+class FinraOtcSymbolWeeklyFactory(factory.django.DjangoModelFactory):
+    """One symbol's week summed over its market participants."""
+
+    class Meta:
+        model = FinraOtcSymbolWeekly
+
+    tier = "NMS_TIER_1"
+    week_ending = dt.date(2026, 1, 3)
+    symbol = "AAPL"
+    issue_name = "Apple Inc. Common Stock"
+    share_quantity = 1_000
+    trade_count = 10
+    participant_count = 1
+    average_trade_size = factory.LazyAttribute(
+        lambda row: round(row.share_quantity / max(row.trade_count, 1), 2)
+    )
+
+
+class FinraOtcRollingFactory(factory.django.DjangoModelFactory):
+    """A symbol's four-week average ending with the week ending 2026-01-03."""
+
+    class Meta:
+        model = FinraOtcRolling
+
+    tier = "NMS_TIER_1"
+    week_ending = dt.date(2026, 1, 3)
+    weeks = 4
+    symbol = "AAPL"
+    weeks_present = 4
+    average_share_quantity = 1_000.0
+    average_trade_count = 10.0
+    share_quantity_change = None
+
+
+class FinraOtcVenueShareFactory(factory.django.DjangoModelFactory):
+    """A market participant's share of a tier's week."""
+
+    class Meta:
+        model = FinraOtcVenueShare
+
+    tier = "NMS_TIER_1"
+    week_ending = dt.date(2026, 1, 3)
+    mpid = factory.Sequence(lambda n: f"MP{n:04d}")
+    participant_name = factory.LazyAttribute(lambda row: f"{row.mpid} SECURITIES")
+    share_quantity = 1_000
+    trade_count = 10
+    symbol_count = 1
+    market_share = 1.0
+    rank = 1
+
+
+class DailyPriceFactory(factory.django.DjangoModelFactory):
+    """One day's bar of a symbol from the Alpha Vantage source."""
+
+    class Meta:
+        model = DailyPrice
+
+    symbol = "AAPL"
+    source = "alpha_vantage"
+    date = factory.Sequence(lambda n: dt.date(2025, 10, 1) + dt.timedelta(days=n))
+    open = Decimal("228.0000")
+    high = Decimal("230.5000")
+    low = Decimal("226.2500")
+    close = Decimal("229.1000")
+    volume = 35_000_000
+
+
+class ExchangeFactory(factory.django.DjangoModelFactory):
+    """An exchange with New York's regular hours."""
+
+    class Meta:
+        model = Exchange
+        django_get_or_create = ("mic",)
+
+    mic = "XNYS"
+    name = "New York Stock Exchange"
+    timezone = "America/New_York"
+    open_time = dt.time(9, 30)
+    close_time = dt.time(16, 0)
+
+
+class ExchangeCalendarDayFactory(factory.django.DjangoModelFactory):
+    """A regular trading day of an exchange."""
+
+    class Meta:
+        model = ExchangeCalendarDay
+
+    exchange = factory.SubFactory(ExchangeFactory)
+    date = factory.Sequence(lambda n: dt.date(2025, 1, 2) + dt.timedelta(days=n))
+    session = ExchangeCalendarDay.Session.REGULAR
+    is_trading_day = True
+    open_time = factory.LazyAttribute(lambda row: row.exchange.open_time)
+    close_time = factory.LazyAttribute(lambda row: row.exchange.close_time)
+    name = ""
