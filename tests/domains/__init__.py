@@ -1,0 +1,1 @@
+"""Tests of the sample domain pipelines, run for real on files."""
