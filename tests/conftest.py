@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import pytest
@@ -66,3 +67,15 @@ def chromium_path() -> str:
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
         _unavailable("Debian's chromium is not installed", "SPINE_REQUIRE_BROWSER")
     return CHROMIUM
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _empty_test_queue() -> Iterator[None]:
+    """Drop what tests enqueued without workers, so no stale task is left behind."""
+    yield
+    url = os.environ.get("REDIS_URL", "")
+    if url and _reachable(url, 6379):
+        import redis
+
+        name = settings.Q_CLUSTER["name"]
+        redis.Redis.from_url(url).delete(f"django_q:{name}:q")

@@ -130,7 +130,7 @@ def worker_backend(
     if redis_url:
         import redis
 
-        redis.Redis.from_url(redis_url).delete(name)
+        redis.Redis.from_url(redis_url).delete(f"django_q:{name}:q")
 
 
 def _session_pids(session_id: int) -> list[int]:
