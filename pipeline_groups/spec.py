@@ -96,7 +96,16 @@ class PipelineGroup:
         depends_on: Iterable[str] | None = None,
         params: Mapping[str, Any] | None = None,
     ) -> PipelineGroup:
-        """Append a step and return the group, so calls can be chained."""
+        """Append a step and return the group, so calls can be chained.
+
+        `depends_on` is a list of step names; a bare string is refused, since
+        read as a list it would become one dependency per letter.
+        """
+        if isinstance(depends_on, str):
+            raise TypeError(
+                f"step {name!r}: depends_on takes a list of step names, "
+                f"not the string {depends_on!r}; write [{depends_on!r}]"
+            )
         self.steps.append(
             PipelineStep(
                 name=name,

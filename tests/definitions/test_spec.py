@@ -104,6 +104,14 @@ class TestDsl:
 
         assert load_group_yaml(dump_group_yaml(group)) == group
 
+    def test_a_string_for_depends_on_is_refused(self) -> None:
+        group = PipelineGroup("g").add("ingest", "x.y")
+
+        with pytest.raises(TypeError, match=r"write \['ingest'\]"):
+            group.add("normalize", "x.z", depends_on="ingest")
+
+        assert group.step_names == ["ingest"]
+
     def test_to_document_is_the_whole_document(self) -> None:
         document = _fluent().to_document()
 
