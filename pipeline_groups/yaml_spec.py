@@ -1,12 +1,14 @@
 """Read, validate and write group documents (`apiVersion: spine.io/v1`).
 
 Reading is defensive, because group files come from people and from the API:
-the text is refused above 1 MiB, aliases may not expand the document past a small
-bound, only the plain YAML types are accepted (no `!!python/...`, no other tags),
-and a mapping may not repeat a key. Dates stay strings, so a document is always
-plain JSON. The structure is checked by pydantic models (their JSON Schema is
-what `manage.py groups schema` publishes); every problem of a document is
-reported at once, each with its file, line, path and what was expected.
+the text is refused above 1 MiB (a file is not even read further), aliases may
+not expand the document past a small bound, only the plain YAML types are
+accepted (no `!!python/...`, no other tags), a mapping may not repeat a key, and
+text must be storable by every database (no NUL, no lone surrogates). Dates stay
+strings, so a document is always plain JSON. The structure is checked by
+pydantic models (their JSON Schema is what `manage.py groups schema`
+publishes); every problem of a document is reported at once, each with its
+file, line, path and what was expected.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -43,12 +46,17 @@ __all__ = [
     "group_document_schema",
     "load_group_yaml",
     "load_group_yaml_with_lines",
+    "parse_group_yaml",
+    "read_group_file",
+    "salvage_group",
     "validate_document",
 ]
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_ALIAS_EXPANSION = 10_000
 MAX_DEPTH = 50
+# Python refuses to convert longer decimal text to int (CVE-2020-10735).
+MAX_INTEGER_DIGITS = 4300
 RESERVED_GROUP_NAMES = frozenset({"runs"})
 
 IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -68,6 +76,7 @@ _SAFE_TAGS = frozenset(
     "tag:yaml.org,2002:" + name
     for name in ("str", "int", "float", "bool", "null", "seq", "map")
 )
+_INT_TAG = "tag:yaml.org,2002:int"
 
 
 class _Strict(BaseModel):
@@ -112,7 +121,10 @@ class SpecDocument(_Strict):
 class MetadataDocument(_Strict):
     """`metadata`: the group's name and how it is described."""
 
-    name: GroupName = Field(description="Dotted identifier, e.g. finra.weekly_refresh.")
+    name: GroupName = Field(
+        description="Dotted identifier, e.g. finra.weekly_refresh; 'runs' is reserved.",
+        json_schema_extra={"not": {"enum": sorted(RESERVED_GROUP_NAMES)}},
+    )
     domain: DomainName = ""
     version: int = Field(
         default=1,
@@ -147,9 +159,26 @@ class GroupDocument(_Strict):
     spec: SpecDocument
 
 
+def _close_pattern_properties(node: Any) -> None:
+    """Make param mappings refuse keys outside their pattern, as the models do.
+
+    pydantic writes `patternProperties` for a dict with constrained keys but
+    leaves other keys allowed; an editor should flag `bad-key` as the loader does.
+    """
+    if isinstance(node, dict):
+        if "patternProperties" in node:
+            node.setdefault("additionalProperties", False)
+        for child in node.values():
+            _close_pattern_properties(child)
+    elif isinstance(node, list):
+        for child in node:
+            _close_pattern_properties(child)
+
+
 def group_document_schema() -> dict[str, Any]:
     """Return the JSON Schema of a group document, for editors and the API."""
     schema = GroupDocument.model_json_schema(by_alias=True)
+    _close_pattern_properties(schema)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://spine.io/schemas/pipeline-group-v1.json",
@@ -182,8 +211,12 @@ def _format_path(parts: tuple[Any, ...]) -> str:
     for part in parts:
         if isinstance(part, int):
             text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
+            continue
+        part = str(part)
+        if not part.isprintable():
+            # A key with a NUL or a lone surrogate is shown escaped, not raw.
+            part = part.encode("unicode_escape").decode("ascii")
+        text += f".{part}" if text else part
     return text
 
 
@@ -221,6 +254,7 @@ class _NodeIndex:
         if id(node) in active:
             raise _Recursive(node)
         if isinstance(node, ScalarNode):
+            self._check_integer(node, path)
             return
 
         active.add(id(node))
@@ -229,6 +263,21 @@ class _NodeIndex:
         for child_path, child in self._children(node, path):
             self.walk(child, child_path, active)
         active.discard(id(node))
+
+    def _check_integer(self, node: ScalarNode, path: tuple[Any, ...]) -> None:
+        # Constructing the int would raise a bare ValueError, past our reporting.
+        if node.tag != _INT_TAG or len(node.value) <= MAX_INTEGER_DIGITS:
+            return
+        digits = sum(character.isdigit() for character in node.value)
+        if digits > MAX_INTEGER_DIGITS:
+            self.refused.append(
+                SpecIssue(
+                    _format_path(path),
+                    f"integer of {digits} digits; at most {MAX_INTEGER_DIGITS} allowed",
+                    node.start_mark.line + 1,
+                    self.source,
+                )
+            )
 
     def _check_keys(self, node: MappingNode, path: tuple[Any, ...]) -> None:
         seen: set[str] = set()
@@ -348,6 +397,97 @@ def load_group_yaml_with_lines(
     group, index = _load(text, source)
     lines = {_format_path(parts): line for parts, line in index.lines.items()}
     return group, lines
+
+
+def read_group_file(path: Path, source: str | None = None) -> str:
+    """Return a group file's text; raise `GroupSpecError` when it cannot be one.
+
+    At most 1 MiB and one byte is read, so a huge file is refused without
+    being loaded into memory; the text must be UTF-8.
+    """
+    source = source or str(path)
+
+    def refuse(message: str, line: int | None = None) -> GroupSpecError:
+        return GroupSpecError([SpecIssue("", message, line, source)], source)
+
+    try:
+        with Path(path).open("rb") as handle:
+            data = handle.read(MAX_DOCUMENT_BYTES + 1)
+    except OSError as error:
+        raise refuse(f"cannot read the file: {error.strerror or error}") from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise refuse(
+            f"file is over {MAX_DOCUMENT_BYTES} bytes (1 MiB), the most a group "
+            "document may be"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise refuse(
+            f"cannot read the file: not UTF-8 text ({error.reason} at byte "
+            f"{error.start})",
+            line,
+        ) from None
+
+
+def parse_group_yaml(text: str, source: str = "<string>") -> tuple[Any, dict[str, int]]:
+    """Parse the text as safely as `load_group_yaml` does, without the schema.
+
+    Returns the plain data and the line of every path. Raises `GroupSpecError`
+    only for what stops parsing (size, syntax, tags, aliases, depth); `groups
+    validate` uses it to check the registry even when the schema fails.
+    """
+    if not isinstance(text, str):
+        raise GroupSpecError(
+            [SpecIssue("", "expected YAML text", None, source)], source
+        )
+    data, index, _ = _parse(text, source)
+    return data, {_format_path(parts): line for parts, line in index.lines.items()}
+
+
+def salvage_group(document: Any) -> tuple[PipelineGroup, dict[str, int]]:
+    """Build what can be read of a document the schema refused.
+
+    Steps whose name and pipeline are text are kept (the first of a name),
+    with their text dependencies and params of text keys; everything else is
+    left out. Returns the group and each kept step's position in
+    `spec.pipelines`, so the planner's problems can still be placed.
+    """
+    data = document if isinstance(document, Mapping) else {}
+    metadata = data.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    spec = data.get("spec")
+    defaults = spec.get("defaults") if isinstance(spec, Mapping) else None
+    group = PipelineGroup(
+        name=name if isinstance(name, str) else "<document>",
+        defaults=_text_keys(defaults),
+    )
+
+    positions: dict[str, int] = {}
+    for position, step in _raw_steps(data):
+        step_name, pipeline = step.get("name"), step.get("pipeline")
+        if not isinstance(step_name, str) or not isinstance(pipeline, str):
+            continue
+        if step_name in positions:
+            continue
+        depends_on = step.get("depends_on")
+        if not isinstance(depends_on, list):
+            depends_on = []
+        group.add(
+            step_name,
+            pipeline,
+            depends_on=[item for item in depends_on if isinstance(item, str)],
+            params=_text_keys(step.get("params")),
+        )
+        positions[step_name] = position
+    return group, positions
+
+
+def _text_keys(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {key: item for key, item in value.items() if isinstance(key, str)}
 
 
 def _load(text: str, source: str) -> tuple[PipelineGroup, _NodeIndex]:
@@ -537,6 +677,7 @@ def _reference_issues(
                 )
 
     issues.extend(_template_issues(data, steps, issue))
+    issues.extend(_text_issues(data, (), issue))
     return issues
 
 
@@ -565,6 +706,45 @@ def _template_issues(
                     "'{{ params.NAME }}' and nothing is evaluated",
                 )
             )
+    return found
+
+
+def _unstorable(text: str) -> str | None:
+    """Say why a database cannot store this text, if it cannot."""
+    if "\x00" in text:
+        return "text may not contain NUL characters (\\0): no database stores them"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text is not valid Unicode (a lone surrogate such as \\ud800)"
+    return None
+
+
+def _text_issues(
+    value: Any,
+    parts: tuple[Any, ...],
+    issue: Callable[[tuple[Any, ...], str], SpecIssue],
+) -> list[SpecIssue]:
+    """Find every key and string of the document a database would refuse.
+
+    PostgreSQL refuses NUL in text and JSON, and no UTF-8 database takes a lone
+    surrogate: such a document must fail here, not when it is saved.
+    """
+    found = []
+    if isinstance(value, str):
+        reason = _unstorable(value)
+        if reason is not None:
+            found.append(issue(parts, reason))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            reason = _unstorable(key) if isinstance(key, str) else None
+            if reason is not None:
+                found.append(issue((*parts, key), "key: " + reason))
+                continue
+            found.extend(_text_issues(item, (*parts, key), issue))
+    elif isinstance(value, list | tuple):
+        for position, item in enumerate(value):
+            found.extend(_text_issues(item, (*parts, position), issue))
     return found
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,8 +13,8 @@ from hypothesis import strategies as st
 from pipeline_groups import PipelineGroup, PlanResolver
 from pipeline_groups.exceptions import GroupSpecError
 from pipeline_groups.registry import register_pipeline, unregister_pipeline
-from pipeline_groups.yaml_spec import load_group_yaml
-from tests.definitions.documents import VALID_YAML
+from pipeline_groups.yaml_spec import load_group_yaml, validate_document
+from tests.definitions.documents import VALID_YAML, valid_document
 
 
 def _noop(ctx: object) -> None:
@@ -98,5 +99,67 @@ class TestLoaderProperties:
     def test_any_unicode_gives_a_group_or_a_spec_error(self, text: str) -> None:
         try:
             load_group_yaml(text)
+        except GroupSpecError as error:
+            assert error.issues
+
+
+DOCUMENT_WORDS = [
+    "apiVersion",
+    "kind",
+    "metadata",
+    "spec",
+    "name",
+    "pipeline",
+    "pipelines",
+    "depends_on",
+    "params",
+    "policy",
+    "defaults",
+    "max_concurrency",
+    "timeout_minutes",
+    "{{ params.tier }}",
+    "{{ 7*7 }}",
+    "ingest",
+]
+json_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from(DOCUMENT_WORDS)
+)
+json_values = st.recursive(
+    json_leaves,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(DOCUMENT_WORDS) | st.text(max_size=4), children, max_size=4
+        )
+    ),
+    max_leaves=20,
+)
+
+
+def _replace_at(document: Any, turns: list[int], value: Any) -> Any:
+    """Walk into the document by `turns`, then put `value` where the walk ends."""
+    if not turns or not isinstance(document, dict | list) or not document:
+        return value
+    keys = list(document) if isinstance(document, dict) else range(len(document))
+    key = list(keys)[turns[0] % len(document)]
+    document[key] = _replace_at(document[key], turns[1:], value)
+    return document
+
+
+class TestDocumentProperties:
+    @given(st.lists(st.integers(min_value=0, max_value=9), max_size=6), json_values)
+    @settings(max_examples=400, deadline=None)
+    def test_any_value_anywhere_gives_a_group_or_a_spec_error(
+        self, turns: list[int], value: Any
+    ) -> None:
+        document = _replace_at(valid_document(), turns, value)
+
+        try:
+            validate_document(document)
         except GroupSpecError as error:
             assert error.issues

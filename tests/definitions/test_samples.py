@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from django.conf import settings
 
 from pipeline_groups import ExecutionPolicy, PipelineGroup, PlanResolver
@@ -57,6 +58,29 @@ class TestSampleSpecs:
         assert group.defaults == {"source": "alpha_vantage"}
         assert group.step("ingest_prices").params == {"symbols": "{{ params.symbols }}"}
         assert group.policy == ExecutionPolicy("sequential", 4, "stop")
+
+    @pytest.mark.parametrize(
+        "relative",
+        [
+            "finra/weekly_refresh.yaml",
+            "finra/backfill.yaml",
+            "market_data/daily_prices.yaml",
+        ],
+    )
+    def test_sample_round_trips_to_an_equivalent_document(self, relative: str) -> None:
+        original = yaml.safe_load((GROUPS / relative).read_text())
+        group = _load(relative)
+
+        text = dump_group_yaml(group)
+
+        written = yaml.safe_load(text)
+        policy = {"execution": "sequential", "max_concurrency": 4, "on_failure": "stop"}
+        assert written["spec"].pop("policy") == {
+            **policy,
+            **original["spec"].pop("policy"),
+        }
+        assert written == original
+        assert load_group_yaml(text) == group
 
     @pytest.mark.parametrize(
         ("relative", "params"),

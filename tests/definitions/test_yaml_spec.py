@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+import yaml
 
 from pipeline_groups import ExecutionPolicy, PipelineGroup
 from pipeline_groups.exceptions import GroupSpecError
@@ -14,6 +17,7 @@ from pipeline_groups.yaml_spec import (
     dump_group_yaml,
     group_document_schema,
     load_group_yaml,
+    read_group_file,
 )
 from tests.definitions.documents import VALID_YAML, as_yaml, valid_document
 
@@ -108,6 +112,38 @@ INVALID_DOCUMENTS = [
         "Input should be a valid list, got str 'demo'",
     ),
     (
+        "unknown metadata key",
+        _set("metadata.owner", "me"),
+        "metadata.owner",
+        "unknown key 'owner'; expected one of: name, domain, version, "
+        "description, tags",
+    ),
+    (
+        "tags are text",
+        _set("metadata.tags", ["demo", 7]),
+        "metadata.tags[1]",
+        "Input should be a valid string, got int 7",
+    ),
+    (
+        "spec required",
+        _delete("spec"),
+        "spec",
+        "required key 'spec' is missing",
+    ),
+    (
+        "unknown spec key",
+        _set("spec.steps", []),
+        "spec.steps",
+        "unknown key 'steps'; expected one of: defaults, pipelines, policy",
+    ),
+    (
+        "unknown policy key",
+        _set("spec.policy.retries", 3),
+        "spec.policy.retries",
+        "unknown key 'retries'; expected one of: execution, max_concurrency, "
+        "on_failure, timeout_minutes",
+    ),
+    (
         "unknown top-level key",
         _set("status", "x"),
         "status",
@@ -137,6 +173,18 @@ INVALID_DOCUMENTS = [
         _set("spec.pipelines.0.pipeline", 12),
         "spec.pipelines[0].pipeline",
         "Input should be a valid string, got int 12",
+    ),
+    (
+        "step name required",
+        _delete("spec.pipelines.1.name"),
+        "spec.pipelines[1].name",
+        "required key 'name' is missing",
+    ),
+    (
+        "depends_on is a list",
+        _set("spec.pipelines.1.depends_on", "ingest"),
+        "spec.pipelines[1].depends_on",
+        "Input should be a valid list, got str 'ingest'",
     ),
     (
         "step name",
@@ -187,6 +235,12 @@ INVALID_DOCUMENTS = [
         "Input should be a valid integer, got str '2'",
     ),
     (
+        "max_concurrency is not a boolean",
+        _set("spec.policy.max_concurrency", True),
+        "spec.policy.max_concurrency",
+        "Input should be a valid integer, got bool True",
+    ),
+    (
         "on_failure",
         _set("spec.policy.on_failure", "retry"),
         "spec.policy.on_failure",
@@ -197,6 +251,18 @@ INVALID_DOCUMENTS = [
         _set("spec.policy.timeout_minutes", 0),
         "spec.policy.timeout_minutes",
         "Input should be greater than 0, got int 0",
+    ),
+    (
+        "timeout is a number",
+        _set("spec.policy.timeout_minutes", "90"),
+        "spec.policy.timeout_minutes",
+        "Input should be a valid number, got str '90'",
+    ),
+    (
+        "no NUL in text",
+        _set("spec.pipelines.0.params.source_type", "a\x00b"),
+        "spec.pipelines[0].params.source_type",
+        "text may not contain NUL characters (\\0): no database stores them",
     ),
     (
         "template form",
@@ -345,6 +411,45 @@ class TestInvalidDocuments:
 
         assert error.issues[0].message.endswith("at most 1048576 (1 MiB) allowed")
 
+    def test_integer_too_long_to_convert_is_refused(self) -> None:
+        text = VALID_YAML.replace(
+            "max_concurrency: 2", "max_concurrency: " + "9" * 5000
+        )
+
+        error = _problem(text)
+
+        assert [(i.path, i.message, i.line) for i in error.issues] == [
+            (
+                "spec.policy.max_concurrency",
+                "integer of 5000 digits; at most 4300 allowed",
+                23,
+            )
+        ]
+
+    def test_nul_in_a_key_is_refused_and_shown_escaped(self) -> None:
+        text = VALID_YAML.replace("source_type: api", '"a\\0b": api')
+
+        error = _problem(text)
+
+        assert ("spec.pipelines[0].params.a\\x00b", 17) in [
+            (issue.path, issue.line) for issue in error.issues
+        ]
+        assert "\x00" not in str(error)
+
+    def test_lone_surrogate_in_a_parsed_document_is_refused(self) -> None:
+        document = valid_document()
+        document["metadata"]["description"] = "half \ud800 a character"
+
+        with pytest.raises(GroupSpecError) as caught:
+            PipelineGroup.from_document(document)
+
+        assert [(i.path, i.message) for i in caught.value.issues] == [
+            (
+                "metadata.description",
+                "text is not valid Unicode (a lone surrogate such as \\ud800)",
+            )
+        ]
+
     def test_broken_yaml_gives_its_line(self) -> None:
         error = _problem(VALID_YAML + "  bad: [\n")
 
@@ -366,6 +471,45 @@ class TestInvalidDocuments:
         error = _problem(VALID_YAML + "---\n" + VALID_YAML)
 
         assert error.issues[0].message.startswith("not valid YAML")
+
+
+class TestReadGroupFile:
+    def test_file_over_one_mebibyte_is_refused_unread(self, tmp_path: Path) -> None:
+        path = tmp_path / "huge.yaml"
+        with path.open("wb") as handle:
+            handle.truncate(1024**3)
+
+        with pytest.raises(GroupSpecError) as caught:
+            read_group_file(path, "huge.yaml")
+
+        assert str(caught.value.issues[0]) == (
+            "huge.yaml: <document>: file is over 1048576 bytes (1 MiB), the most "
+            "a group document may be"
+        )
+
+    def test_text_that_is_not_utf8_gives_its_line(self, tmp_path: Path) -> None:
+        path = tmp_path / "latin1.yaml"
+        path.write_bytes(b"apiVersion: spine.io/v1\ndescription: caf\xe9\n")
+
+        with pytest.raises(GroupSpecError) as caught:
+            read_group_file(path, "latin1.yaml")
+
+        issue = caught.value.issues[0]
+        assert issue.line == 2
+        assert issue.message == (
+            "cannot read the file: not UTF-8 text (invalid continuation byte at "
+            "byte 40)"
+        )
+
+    def test_missing_file_says_so(self, tmp_path: Path) -> None:
+        with pytest.raises(GroupSpecError, match="cannot read the file: No such"):
+            read_group_file(tmp_path / "gone.yaml")
+
+    def test_utf8_file_is_read(self, tmp_path: Path) -> None:
+        path = tmp_path / "demo.yaml"
+        path.write_text(VALID_YAML, encoding="utf-8")
+
+        assert read_group_file(path) == VALID_YAML
 
 
 class TestValidDocuments:
@@ -394,10 +538,24 @@ class TestValidDocuments:
     def test_yaml_to_group_to_yaml_is_equivalent(self) -> None:
         group = load_group_yaml(VALID_YAML)
 
-        again = load_group_yaml(dump_group_yaml(group))
+        text = dump_group_yaml(group)
 
-        assert again == group
-        assert again.to_document() == group.to_document()
+        assert load_group_yaml(text) == group
+        assert yaml.safe_load(text) == yaml.safe_load(VALID_YAML)
+
+    def test_policy_defaults_are_written_out_on_the_way_back(self) -> None:
+        document = valid_document()
+        del document["spec"]["policy"]
+
+        written = yaml.safe_load(dump_group_yaml(load_group_yaml(as_yaml(document))))
+
+        assert written["spec"]["policy"] == {
+            "execution": "sequential",
+            "max_concurrency": 4,
+            "on_failure": "stop",
+        }
+        del written["spec"]["policy"]
+        assert written == document
 
     def test_from_document_validates_too(self) -> None:
         document = valid_document()
@@ -420,6 +578,35 @@ class TestSchema:
         assert schema["required"] == ["apiVersion", "kind", "metadata", "spec"]
 
     def test_schema_accepts_the_valid_document(self) -> None:
-        jsonschema = pytest.importorskip("jsonschema")
-
         jsonschema.validate(valid_document(), group_document_schema())
+
+    @pytest.mark.parametrize(
+        ("change", "path"),
+        [
+            (_set("metadata.name", "runs"), ["metadata", "name"]),
+            (_set("spec.defaults.bad-key", 1), ["spec", "defaults"]),
+            (
+                _set("spec.pipelines.0.params.bad-key", 1),
+                ["spec", "pipelines", 0, "params"],
+            ),
+            (
+                _rename_key("spec.pipelines.1", "depends_on", "depend_on"),
+                ["spec", "pipelines", 1],
+            ),
+            (
+                _set("spec.policy.max_concurrency", 0),
+                ["spec", "policy", "max_concurrency"],
+            ),
+        ],
+        ids=["reserved name", "default key", "step param key", "typo", "minimum"],
+    )
+    def test_schema_refuses_what_the_loader_refuses(
+        self, change: Change, path: list[object]
+    ) -> None:
+        document = valid_document()
+        change(document)
+        validator = jsonschema.Draft202012Validator(group_document_schema())
+
+        errors = list(validator.iter_errors(document))
+
+        assert [list(error.absolute_path) for error in errors] == [path]
