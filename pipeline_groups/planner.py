@@ -24,6 +24,7 @@ from pipeline_groups import templating
 from pipeline_groups.exceptions import (
     CycleError,
     DuplicateStepError,
+    GroupSpecError,
     MissingRunParameterError,
     PipelineNotFoundError,
     PlanResolutionError,
@@ -36,6 +37,12 @@ from pipeline_groups.exceptions import (
 )
 from pipeline_groups.registry import PipelineInfo, get_pipeline
 from pipeline_groups.spec import ExecutionPolicy, PipelineGroup, PipelineStep
+from pipeline_groups.yaml_spec import (
+    load_group_yaml_with_lines,
+    parse_group_yaml,
+    salvage_group,
+    validate_document,
+)
 
 ParamSource = Literal["default", "run", "step"]
 
@@ -398,16 +405,19 @@ def merge_params(
     return merged, sources
 
 
-def _problem_path(group: PipelineGroup, problem: PlanResolutionError) -> str:
+def _problem_path(
+    group: PipelineGroup,
+    problem: PlanResolutionError,
+    positions: Mapping[str, int],
+) -> str:
     """Return where in the group document a plan problem lies."""
-    positions = {step.name: index for index, step in enumerate(group.steps)}
     position = positions.get(problem.step or "")
     if position is None:
         if isinstance(problem, TemplateError):
             return f"spec.defaults.{problem.parameter}"
         return "spec.pipelines"
     step_path = f"spec.pipelines[{position}]"
-    step = group.steps[position]
+    step = group.step(problem.step or "")
     if isinstance(problem, UnknownPipelineError):
         return f"{step_path}.pipeline"
     if isinstance(problem, UnknownDependencyError):
@@ -429,11 +439,18 @@ def problems_as_issues(
     problems: list[PlanResolutionError],
     source: str = "<string>",
     lines: Mapping[str, int] | None = None,
+    positions: Mapping[str, int] | None = None,
 ) -> list[SpecIssue]:
-    """Place plan problems in the group's document, as a file's spec issues are."""
+    """Place plan problems in the group's document, as a file's spec issues are.
+
+    `positions` gives each step's index in `spec.pipelines` when the group
+    holds only some of the document's steps (see `yaml_spec.salvage_group`).
+    """
+    if positions is None:
+        positions = {step.name: index for index, step in enumerate(group.steps)}
     issues = []
     for problem in problems:
-        path = _problem_path(group, problem)
+        path = _problem_path(group, problem, positions)
         line = None
         if lines is not None:
             probe = path
@@ -443,3 +460,63 @@ def problems_as_issues(
         message = str(problem).split(": ", 1)[-1]
         issues.append(SpecIssue(path, message, line, source))
     return issues
+
+
+# Problems a salvaged document can still show: the schema reports the others.
+_SALVAGED_PROBLEMS = (UnknownPipelineError, StepParameterError, CycleError)
+
+
+def check_group_text(
+    text: str, source: str = "<string>"
+) -> tuple[PipelineGroup | None, list[SpecIssue]]:
+    """Read a group document and find every problem that needs no run params.
+
+    Schema, registry, graph and step params against signatures, placed by line
+    and path: what `groups validate` shows and what stops `importgroups`. When
+    the schema refuses the document, the steps it can still read are checked
+    against the registry too, so one pass shows everything. Returns the group
+    (None when the schema refused it) and the problems.
+    """
+    try:
+        group, lines = load_group_yaml_with_lines(text, source=source)
+    except GroupSpecError as error:
+        issues = error.issues + _salvaged_issues(text, source, error.issues)
+        return None, sorted(issues, key=lambda issue: issue.line or 0)
+    problems = PlanResolver().problems(group)
+    return group, problems_as_issues(group, problems, source, lines)
+
+
+def text_issues(text: str, source: str = "<string>") -> list[SpecIssue]:
+    """Return every problem of a group document that needs no run params to see."""
+    return check_group_text(text, source)[1]
+
+
+def group_issues(group: PipelineGroup, source: str = "<string>") -> list[SpecIssue]:
+    """Return every problem of a group built in Python, as for a document.
+
+    A Python group can hold any values, so its document is validated first;
+    the planner's checks follow when the document is sound.
+    """
+    try:
+        validate_document(group.to_document(), source=source)
+    except GroupSpecError as error:
+        return error.issues
+    return problems_as_issues(group, PlanResolver().problems(group), source)
+
+
+def _salvaged_issues(
+    text: str, source: str, reported: list[SpecIssue]
+) -> list[SpecIssue]:
+    try:
+        document, lines = parse_group_yaml(text, source=source)
+    except GroupSpecError:
+        return []
+    group, positions = salvage_group(document)
+    problems = [
+        problem
+        for problem in PlanResolver().problems(group)
+        if isinstance(problem, _SALVAGED_PROBLEMS)
+    ]
+    seen = {issue.path for issue in reported}
+    issues = problems_as_issues(group, problems, source, lines, positions)
+    return [issue for issue in issues if issue.path not in seen]

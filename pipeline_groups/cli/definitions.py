@@ -17,12 +17,12 @@ from django.core.management.base import BaseCommand, CommandError
 from pipeline_groups import storage
 from pipeline_groups.exceptions import GroupSpecError, SpecIssue, SpineError
 from pipeline_groups.models import GroupDefinition, GroupVersion
-from pipeline_groups.planner import ExecutionPlan, PlanResolver, problems_as_issues
+from pipeline_groups.planner import ExecutionPlan, PlanResolver, text_issues
 from pipeline_groups.spec import PipelineGroup
 from pipeline_groups.yaml_spec import (
     dump_group_yaml,
     group_document_schema,
-    load_group_yaml_with_lines,
+    read_group_file,
     validate_document,
 )
 
@@ -155,7 +155,8 @@ def handle_list(command: BaseCommand, *, domain: str = "", **options: Any) -> No
         return
 
     width = max(len(row.name) for row in rows)
-    command.stdout.write(command.style.MIGRATE_HEADING(f"{len(rows)} groups"))
+    noun = "group" if len(rows) == 1 else "groups"
+    command.stdout.write(command.style.MIGRATE_HEADING(f"{len(rows)} {noun}"))
     for row in rows:
         steps = len((row.spec.get("spec") or {}).get("pipelines") or [])
         state = "" if row.is_active else command.style.WARNING("  inactive")
@@ -218,14 +219,10 @@ def validate_file(path: Path) -> list[SpecIssue]:
     """Return every problem of one group file that needs no run params."""
     source = storage.display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-        group, lines = load_group_yaml_with_lines(text, source=source)
-    except (OSError, UnicodeDecodeError) as error:
-        return [SpecIssue("", f"cannot read the file: {error}", None, source)]
+        text = read_group_file(path, source)
     except GroupSpecError as error:
         return error.issues
-    problems = PlanResolver().problems(group)
-    return problems_as_issues(group, problems, source, lines)
+    return text_issues(text, source)
 
 
 def handle_validate(command: BaseCommand, *, files: list[str], **options: Any) -> None:

@@ -54,6 +54,15 @@ class TestList:
         assert "other.one" in output and "inactive" in output
 
     def test_domain_filter(self, stored: PipelineGroup) -> None:
+        storage.save_group(
+            PipelineGroup("other.one", domain="other").add("a", "t.anything"),
+            source=GroupSource.API,
+        )
+
+        lines = _groups("list", "--domain", "demo").splitlines()
+
+        assert lines[0] == "1 group"
+        assert [line.split()[0] for line in lines[1:]] == ["demo.weekly"]
         assert "No groups in domain nope" in _groups("list", "--domain", "nope")
 
 
@@ -133,6 +142,56 @@ class TestValidate:
             f"{source}:20: spec.pipelines[1].depends_on: dependency cycle "
             "normalize -> normalize",
         ]
+
+    def test_schema_and_registry_problems_are_listed_together(
+        self, tmp_path: Path
+    ) -> None:
+        text = (
+            VALID_YAML.replace("pipeline: t.ingest", "pipeline: t.ingset")
+            .replace("source_type: api", "source_typ: api")
+            .replace("execution: parallel", "execution: paralel")
+        )
+        (tmp_path / "bad.yaml").write_text(text)
+        out = StringIO()
+
+        with pytest.raises(CommandError):
+            call_command("groups", "validate", str(tmp_path), stdout=out)
+
+        lines = [line.strip() for line in out.getvalue().splitlines()[1:]]
+        source = storage.display_path(tmp_path / "bad.yaml")
+        assert lines == [
+            f"{source}:15: spec.pipelines[0].pipeline: pipeline 't.ingset' is not "
+            "registered; did you mean 't.ingest'?",
+            f"{source}:22: spec.policy.execution: Input should be 'sequential' or "
+            "'parallel', got str 'paralel'",
+        ]
+
+    def test_a_cycle_shows_beside_a_schema_problem(self, tmp_path: Path) -> None:
+        text = VALID_YAML.replace(
+            "      pipeline: t.ingest\n",
+            "      pipeline: t.ingest\n      depends_on: [normalize]\n",
+        ).replace("on_failure: continue", "on_failure: retry")
+        (tmp_path / "bad.yaml").write_text(text)
+        out = StringIO()
+
+        with pytest.raises(CommandError):
+            call_command("groups", "validate", str(tmp_path), stdout=out)
+
+        assert (
+            ":16: spec.pipelines[0].depends_on: dependency cycle ingest -> "
+            "normalize -> ingest"
+        ) in out.getvalue()
+        assert ":25: spec.policy.on_failure: Input should be" in out.getvalue()
+
+    def test_a_file_too_big_is_refused_unread(self, tmp_path: Path) -> None:
+        with (tmp_path / "huge.yaml").open("wb") as handle:
+            handle.truncate(1024**3)
+        out = StringIO()
+
+        with pytest.raises(CommandError):
+            call_command("groups", "validate", str(tmp_path), stdout=out)
+
+        assert "file is over 1048576 bytes (1 MiB)" in out.getvalue()
 
     def test_step_param_the_pipeline_does_not_take(self, tmp_path: Path) -> None:
         text = VALID_YAML.replace("source_type: api", "source_typ: api")

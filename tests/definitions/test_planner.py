@@ -161,6 +161,26 @@ class TestParams:
             "source_type": "step",
         }
 
+    def test_step_params_beat_run_params(self) -> None:
+        group = PipelineGroup("g", defaults={"source_type": "default"}).add(
+            "ingest", "t.ingest", params={"source_type": "step"}
+        )
+        run = {"tier": "T1", "week_ending": "w", "source_type": "run"}
+
+        plan = PlanResolver().resolve(group, run)
+
+        assert plan.step("ingest").params["source_type"] == "step"
+        assert plan.step("ingest").param_sources["source_type"] == "step"
+
+    def test_run_params_beat_defaults_templated_or_not(self) -> None:
+        group = PipelineGroup(
+            "g", defaults={"tier": "{{ params.other }}", "week_ending": "d"}
+        ).add("n", "t.normalize")
+
+        plan = PlanResolver().resolve(group, {"tier": "T2", "week_ending": "w"})
+
+        assert plan.step("n").params == {"tier": "T2", "week_ending": "w"}
+
     def test_params_a_pipeline_does_not_take_are_not_passed(self) -> None:
         group = PipelineGroup("g", defaults={"force": True}).add(
             "n", "t.normalize", params={"tier": "T1"}
