@@ -117,7 +117,7 @@ class GroupDefinition(models.Model):
 
     id = models.CharField(primary_key=True, max_length=26, default=new_ulid)
     name = models.CharField(max_length=200, unique=True)
-    domain = models.CharField(max_length=200, db_index=True)
+    domain = models.CharField(max_length=200)
     version = models.PositiveIntegerField(default=1)
     description = models.TextField(blank=True, default="")
     spec = models.JSONField(
@@ -136,7 +136,9 @@ class GroupDefinition(models.Model):
     class Meta:
         db_table = "pipeline_groups"
         ordering = ["name"]
+        # RFC 3.3.2 names both indexes.
         indexes = [
+            models.Index(fields=["domain"], name="idx_pipeline_groups_domain"),
             models.Index(
                 fields=["is_active"],
                 name="idx_pipeline_groups_active",

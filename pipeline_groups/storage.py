@@ -6,7 +6,12 @@ and YAML files are imported with `importgroups`. In `yaml` mode the files under
 SPINE_GROUPS_PATH are: they are mirrored into the table (by `migrate`, once per
 process before the first read, and by `importgroups`), and writes through the
 API or the admin are refused by `ensure_writable()`. Groups registered in Python
-are mirrored into the table in either mode.
+are mirrored into the table in either mode (by `migrate` and `importgroups`, and
+in `yaml` mode before the first read too).
+
+A file or a Python group is stored only when it has none of the problems
+`groups validate` shows (schema, registry, graph, step params): what the API and
+the admin refuse, an import refuses as well.
 
 Versions belong to the server: saving a group whose document differs in
 anything but `metadata.version` stores the next version and keeps every version
@@ -35,9 +40,10 @@ from pipeline_groups.exceptions import (
     closest_names,
 )
 from pipeline_groups.models import GroupDefinition, GroupSource, GroupVersion
+from pipeline_groups.planner import check_group_text, group_issues
 from pipeline_groups.registry import list_groups
 from pipeline_groups.spec import PipelineGroup
-from pipeline_groups.yaml_spec import load_group_yaml, validate_document
+from pipeline_groups.yaml_spec import read_group_file, validate_document
 
 logger = logging.getLogger(__name__)
 
@@ -277,6 +283,7 @@ class ImportReport:
 
     files: list[FileResult] = field(default_factory=list)
     deactivated: list[tuple[str, str]] = field(default_factory=list)
+    python: list[FileResult] = field(default_factory=list)
     dry_run: bool = False
 
     @property
@@ -289,8 +296,9 @@ class ImportReport:
 
     @property
     def failed(self) -> bool:
-        """Whether any file failed."""
-        return any(result.status == "failed" for result in self.files)
+        """Whether any file, or any group defined in Python, failed."""
+        results = [*self.files, *self.python]
+        return any(result.status == "failed" for result in results)
 
 
 def find_group_files(paths: Iterable[Path]) -> list[Path]:
@@ -317,14 +325,12 @@ def find_group_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def _read(path: Path) -> PipelineGroup:
+    """Read a group file, refusing it on any problem `groups validate` would show."""
     source = display_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise GroupSpecError(
-            [SpecIssue("", f"cannot read the file: {error}", None, source)], source
-        ) from None
-    return load_group_yaml(text, source=source)
+    group, issues = check_group_text(read_group_file(path, source), source)
+    if issues or group is None:
+        raise GroupSpecError(issues, source)
+    return group
 
 
 def import_group_files(
@@ -334,6 +340,7 @@ def import_group_files(
     dry_run: bool = False,
     created_by: str = "",
     prune_outside: bool = False,
+    python_groups: bool = False,
 ) -> ImportReport:
     """Import every group file under the paths (default SPINE_GROUPS_PATH).
 
@@ -341,7 +348,8 @@ def import_group_files(
     that came from a file under the paths which is gone (or now defines another
     group) are deactivated; `prune_outside` (yaml mode, where the folder is the
     truth) also deactivates file groups that came from anywhere else. With
-    `dry_run` nothing is written.
+    `python_groups` the groups registered in Python are mirrored too, as
+    `importgroups` does. With `dry_run` nothing is written.
     """
     roots = [Path(path) for path in (paths or [groups_path()])]
     report = ImportReport(dry_run=dry_run)
@@ -351,7 +359,20 @@ def import_group_files(
 
     if prune:
         report.deactivated = _prune(roots, report, defined, dry_run, prune_outside)
+    if python_groups:
+        report.python = [_mirror_python(group, dry_run) for group in list_groups()]
     return report
+
+
+def _mirror_python(group: PipelineGroup, dry_run: bool) -> FileResult:
+    issues = group_issues(group, source=f"group {group.name}")
+    if issues:
+        return FileResult("", "failed", group.name, issues=issues)
+    if dry_run:
+        status, version = compare_group(group)
+        return FileResult("", status, group.name, version)
+    definition, saved = save_group(group, source=GroupSource.PYTHON)
+    return FileResult("", saved, group.name, definition.version)
 
 
 def _import_file(
@@ -431,16 +452,20 @@ class SyncReport:
 def sync_python_groups() -> list[tuple[str, SaveStatus]]:
     """Mirror every group registered in Python into the table.
 
-    An invalid group is logged and skipped, so `migrate` still finishes.
+    A group with any problem `groups validate` would show is logged and
+    skipped, so `migrate` still finishes.
     """
     results = []
     for group in list_groups():
-        try:
-            _, status = save_group(group, source=GroupSource.PYTHON)
-        except GroupSpecError as error:
-            logger.error("Python group %s not mirrored: %s", group.name, error)
+        result = _mirror_python(group, dry_run=False)
+        if result.status == "failed":
+            logger.error(
+                "Python group %s not mirrored: %s",
+                group.name,
+                "; ".join(str(issue) for issue in result.issues),
+            )
             continue
-        results.append((group.name, status))
+        results.append((group.name, result.status))
     return results
 
 

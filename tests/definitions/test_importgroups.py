@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import QuerySet
 
-from pipeline_groups.models import GroupDefinition, GroupVersion
+from pipeline_groups import PipelineGroup, register_group
+from pipeline_groups.models import GroupDefinition, GroupSource, GroupVersion
+from pipeline_groups.registry import unregister_group
 from tests.definitions.documents import VALID_YAML
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.usefixtures("no_mirrored_groups"),
+    pytest.mark.usefixtures("pipelines", "no_mirrored_groups"),
 ]
 
 OTHER_YAML = VALID_YAML.replace("name: demo.weekly", "name: demo.other")
+
+
+def _file_groups() -> QuerySet[GroupDefinition]:
+    return GroupDefinition.objects.filter(source=GroupSource.FILE)
+
+
+def _file_versions() -> QuerySet[GroupVersion]:
+    return GroupVersion.objects.filter(group__source=GroupSource.FILE)
 
 
 def _import(*args: str) -> str:
@@ -53,7 +65,7 @@ class TestImportGroups:
         output = _import(str(folder))
 
         assert "2 files: 0 created, 0 updated, 2 unchanged, 0 failed" in output
-        assert GroupVersion.objects.count() == 2
+        assert _file_versions().count() == 2
 
     def test_a_changed_file_becomes_the_next_version(self, folder: Path) -> None:
         _import(str(folder))
@@ -89,9 +101,41 @@ class TestImportGroups:
         assert "spec.pipelines[1].depend_on: unknown key 'depend_on'" in (
             out.getvalue()
         )
-        assert list(GroupDefinition.objects.values_list("name", flat=True)) == [
-            "demo.other"
-        ]
+        assert list(_file_groups().values_list("name", flat=True)) == ["demo.other"]
+
+    @pytest.mark.parametrize(
+        ("old", "new", "problem"),
+        [
+            (
+                "pipeline: t.ingest",
+                "pipeline: t.ingset",
+                "spec.pipelines[0].pipeline: pipeline 't.ingset' is not registered",
+            ),
+            (
+                "      pipeline: t.ingest\n",
+                "      pipeline: t.ingest\n      depends_on: [normalize]\n",
+                "spec.pipelines[0].depends_on: dependency cycle ingest -> "
+                "normalize -> ingest",
+            ),
+            (
+                "source_type: api",
+                "source_typ: api",
+                "step params not accepted by the pipeline: source_typ",
+            ),
+        ],
+        ids=["unregistered pipeline", "cycle", "unknown step param"],
+    )
+    def test_a_file_that_would_not_plan_imports_nothing(
+        self, folder: Path, old: str, new: str, problem: str
+    ) -> None:
+        (folder / "weekly.yaml").write_text(VALID_YAML.replace(old, new))
+        out = StringIO()
+
+        with pytest.raises(CommandError, match="^1 of 2 files failed and was not"):
+            call_command("importgroups", str(folder), stdout=out)
+
+        assert problem in out.getvalue()
+        assert not _file_groups().filter(name="demo.weekly").exists()
 
     def test_the_same_group_in_two_files_fails_the_second(self, folder: Path) -> None:
         (folder / "z_copy.yaml").write_text(VALID_YAML)
@@ -99,7 +143,7 @@ class TestImportGroups:
         with pytest.raises(CommandError):
             _import(str(folder))
 
-        assert GroupDefinition.objects.count() == 2
+        assert _file_groups().count() == 2
 
     def test_dry_run_writes_nothing(self, folder: Path) -> None:
         output = _import(str(folder), "--dry-run")
@@ -113,6 +157,54 @@ class TestImportGroups:
             _import(str(tmp_path / "missing"))
 
 
+class TestPythonGroups:
+    @pytest.fixture
+    def python_group(self) -> Iterator[PipelineGroup]:
+        group = register_group(
+            PipelineGroup("test.py_import", domain="test").add("a", "t.anything")
+        )
+        yield group
+        unregister_group(group.name)
+
+    def test_python_groups_are_mirrored_with_the_files(
+        self, folder: Path, python_group: PipelineGroup
+    ) -> None:
+        first = _import(str(folder))
+        again = _import(str(folder))
+
+        assert "Groups defined in Python:" in first
+        assert re.search(r"  test\.py_import +v1  created", first)
+        assert re.search(r"  test\.py_import +v1  unchanged", again)
+        definition = GroupDefinition.objects.get(name="test.py_import")
+        assert definition.source == GroupSource.PYTHON
+
+    def test_dry_run_mirrors_nothing(
+        self, folder: Path, python_group: PipelineGroup
+    ) -> None:
+        output = _import(str(folder), "--dry-run")
+
+        assert re.search(r"  test\.py_import +v1  created", output)
+        assert not GroupDefinition.objects.filter(name="test.py_import").exists()
+
+    def test_a_python_group_with_a_problem_fails_the_command(
+        self, folder: Path
+    ) -> None:
+        group = register_group(
+            PipelineGroup("test.py_broken").add("a", "t.anything", depends_on=["a"])
+        )
+        out = StringIO()
+        try:
+            with pytest.raises(CommandError, match="1 group defined in Python failed"):
+                call_command("importgroups", str(folder), stdout=out)
+        finally:
+            unregister_group(group.name)
+
+        assert re.search(r"  test\.py_broken +failed", out.getvalue())
+        assert "dependency cycle a -> a" in out.getvalue()
+        assert not GroupDefinition.objects.filter(name="test.py_broken").exists()
+        assert _file_groups().count() == 2
+
+
 class TestPrune:
     def test_prune_deactivates_groups_whose_file_is_gone(self, folder: Path) -> None:
         _import(str(folder))
@@ -121,6 +213,9 @@ class TestPrune:
         output = _import(str(folder), "--prune")
 
         assert "demo.other  deactivated" in output
+        assert "1 file: 0 created, 0 updated, 1 unchanged, 0 failed; 1 group " in (
+            output
+        )
         assert GroupDefinition.objects.get(name="demo.other").is_active is False
         assert GroupDefinition.objects.get(name="demo.weekly").is_active is True
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 
 from pipeline_groups import PipelineGroup, register_group, storage
@@ -20,7 +21,7 @@ from tests.definitions.documents import VALID_YAML
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.usefixtures("no_mirrored_groups"),
+    pytest.mark.usefixtures("pipelines", "no_mirrored_groups"),
 ]
 
 
@@ -40,6 +41,47 @@ def yaml_mode(tmp_path: Path) -> Iterator[Path]:
     with override_settings(SPINE_GROUP_STORAGE="yaml", SPINE_GROUPS_PATH=folder):
         yield folder
     storage.reset_sync()
+
+
+def _index_sql(name: str) -> str:
+    """Return the statement the database keeps for an index."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = %s", [name]
+            )
+        else:
+            cursor.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = %s",
+                [name],
+            )
+        row = cursor.fetchone()
+    return row[0] if row else ""
+
+
+class TestTables:
+    def test_tables_are_named_as_in_the_rfc(self) -> None:
+        tables = connection.introspection.table_names()
+
+        assert {"pipeline_groups", "pipeline_group_versions"} <= set(tables)
+
+    def test_domain_and_active_indexes_are_those_of_the_rfc(self) -> None:
+        with connection.cursor() as cursor:
+            found = connection.introspection.get_constraints(cursor, "pipeline_groups")
+
+        assert found["idx_pipeline_groups_domain"]["columns"] == ["domain"]
+        assert found["idx_pipeline_groups_active"]["columns"] == ["is_active"]
+        partial = _index_sql("idx_pipeline_groups_active")
+        assert "WHERE" in partial.upper() and "is_active" in partial
+
+    def test_a_version_is_stored_once_per_group(self) -> None:
+        with connection.cursor() as cursor:
+            found = connection.introspection.get_constraints(
+                cursor, "pipeline_group_versions"
+            )
+
+        unique = [c["columns"] for c in found.values() if c["unique"]]
+        assert ["group_id", "version"] in unique
 
 
 class TestSaveGroup:
@@ -158,6 +200,19 @@ class TestPythonGroups:
         assert results["test.mirrored"] == "created"
         assert again["test.mirrored"] == "unchanged"
         assert definition.source == GroupSource.PYTHON
+
+    def test_a_python_group_that_would_not_plan_is_skipped_and_logged(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        group = register_group(PipelineGroup("test.unplannable").add("a", "t.ingset"))
+        try:
+            results = dict(storage.sync_python_groups())
+        finally:
+            unregister_group(group.name)
+
+        assert "test.unplannable" not in results
+        assert not GroupDefinition.objects.filter(name="test.unplannable").exists()
+        assert "pipeline 't.ingset' is not registered" in caplog.text
 
 
 class TestYamlMode:

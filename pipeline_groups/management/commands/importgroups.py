@@ -1,7 +1,9 @@
 """`manage.py importgroups [PATH ...] [--prune] [--dry-run]`: load group files.
 
 One line per file (created, updated, unchanged, failed) and a total; a file with
-any error imports nothing and makes the command exit 1.
+any error imports nothing and makes the command exit 1. Groups registered in
+Python are mirrored in the same pass, so after one command the table holds
+every source's current definition.
 """
 
 from __future__ import annotations
@@ -46,7 +48,10 @@ class Command(BaseCommand):
         started = time.perf_counter()
         try:
             report = storage.import_group_files(
-                paths, prune=options["prune"], dry_run=options["dry_run"]
+                paths,
+                prune=options["prune"],
+                dry_run=options["dry_run"],
+                python_groups=True,
             )
         except SpineError as error:
             raise CommandError(str(error).splitlines()[0]) from None
@@ -55,10 +60,7 @@ class Command(BaseCommand):
         if options["verbosity"] >= 2:
             self.stdout.write(f"  took {time.perf_counter() - started:.3f}s")
         if report.failed:
-            raise CommandError(
-                f"{report.counts['failed']} of {len(report.files)} files failed; "
-                "nothing of them was imported"
-            )
+            raise CommandError(self._failure(report))
 
     def _report(self, report: storage.ImportReport, verbosity: int) -> None:
         if verbosity == 0:
@@ -75,19 +77,60 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {name}  " + self.style.WARNING(verb) + f" ({path} is gone)"
             )
+        self._report_python(report.python)
 
         counts = report.counts
         total = ", ".join(f"{counts[status]} {status}" for status in counts)
-        self.stdout.write(f"{len(report.files)} files: {total}")
+        if report.deactivated:
+            verb = "would be deactivated" if report.dry_run else "deactivated"
+            total += f"; {_plural(len(report.deactivated), 'group')} {verb}"
+        self.stdout.write(f"{_plural(len(report.files), 'file')}: {total}")
+
+    def _report_python(self, results: list[storage.FileResult]) -> None:
+        if not results:
+            return
+        self.stdout.write(self.style.MIGRATE_HEADING("Groups defined in Python:"))
+        width = max(len(result.group_name) for result in results)
+        for result in results:
+            version = "" if result.version is None else f"v{result.version}  "
+            self.stdout.write(
+                f"  {result.group_name:<{width}}  {version}" + self._status(result)
+            )
+            for issue in result.issues:
+                self.stdout.write(f"      {issue}")
+
+    @staticmethod
+    def _failure(report: storage.ImportReport) -> str:
+        files = report.counts["failed"]
+        python = sum(result.status == "failed" for result in report.python)
+        parts = []
+        if files:
+            verb = "was" if files == 1 else "were"
+            parts.append(
+                f"{files} of {_plural(len(report.files), 'file')} failed and "
+                f"{verb} not imported"
+            )
+        if python:
+            parts.append(
+                f"{_plural(python, 'group')} defined in Python failed; the "
+                "table keeps what it had"
+            )
+        return "; ".join(parts)
 
     def _describe(self, result: storage.FileResult) -> str:
         if result.status == "failed":
-            return self.style.ERROR("failed")
+            return self._status(result)
+        return f"{result.group_name} v{result.version}  " + self._status(result)
+
+    def _status(self, result: storage.FileResult) -> str:
         styles = {
             "created": self.style.SUCCESS,
             "updated": self.style.WARNING,
             "unchanged": str,
+            "failed": self.style.ERROR,
         }
-        return f"{result.group_name} v{result.version}  " + styles[result.status](
-            result.status
-        )
+        return styles[result.status](result.status)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
