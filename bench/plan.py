@@ -90,6 +90,9 @@ def measure(steps: int, repeat: int, rng: random.Random) -> dict[str, Any]:
         "edges": edges,
         "yaml_bytes": size,
         "load_seconds": None if load is None else round(load, 5),
+        "load_microseconds_per_step_and_edge": None
+        if load is None
+        else round(load / (steps + edges) * 1e6, 3),
         "load_note": "" if loadable else "document over 1 MiB: refused by design",
         "validate_seconds": round(validate, 5),
         "plan_seconds": round(plan, 5),
