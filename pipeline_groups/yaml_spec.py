@@ -77,6 +77,7 @@ _SAFE_TAGS = frozenset(
     for name in ("str", "int", "float", "bool", "null", "seq", "map")
 )
 _INT_TAG = "tag:yaml.org,2002:int"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _Strict(BaseModel):
@@ -242,10 +243,15 @@ class _NodeIndex:
         self.lines.setdefault(path, node.start_mark.line + 1)
 
         if node.tag not in _SAFE_TAGS:
+            message = (
+                "merge keys (<<) are not allowed; write the keys out"
+                if node.tag == _MERGE_TAG
+                else f"tag {node.tag!r} is not allowed; expected plain YAML values"
+            )
             self.refused.append(
                 SpecIssue(
                     _format_path(path),
-                    f"tag {node.tag!r} is not allowed; expected plain YAML values",
+                    message,
                     node.start_mark.line + 1,
                     self.source,
                 )

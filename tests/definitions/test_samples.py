@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 from django.conf import settings
@@ -11,7 +12,11 @@ from django.conf import settings
 from pipeline_groups import ExecutionPolicy, PipelineGroup, PlanResolver
 from pipeline_groups.exceptions import PipelineNotFoundError
 from pipeline_groups.registry import get_pipeline
-from pipeline_groups.yaml_spec import dump_group_yaml, load_group_yaml
+from pipeline_groups.yaml_spec import (
+    dump_group_yaml,
+    group_document_schema,
+    load_group_yaml,
+)
 
 GROUPS = Path(settings.BASE_DIR) / "groups"
 
@@ -81,6 +86,16 @@ class TestSampleSpecs:
         }
         assert written == original
         assert load_group_yaml(text) == group
+
+    @pytest.mark.parametrize(
+        "path",
+        sorted(GROUPS.rglob("*.yaml")),
+        ids=lambda path: path.relative_to(GROUPS).as_posix(),
+    )
+    def test_sample_passes_the_published_schema(self, path: Path) -> None:
+        document = yaml.safe_load(path.read_text())
+
+        jsonschema.validate(document, group_document_schema())
 
     @pytest.mark.parametrize(
         ("relative", "params"),

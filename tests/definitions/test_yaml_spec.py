@@ -361,6 +361,19 @@ class TestInvalidDocuments:
         assert error.issues[0].path == "spec.pipelines[0].params.source_type"
         assert "is not allowed; expected plain YAML values" in error.issues[0].message
 
+    def test_merge_keys_are_refused_by_name(self) -> None:
+        text = VALID_YAML.replace("source_type: api", "<<: {source_type: api}")
+
+        error = _problem(text)
+
+        assert [(i.path, i.message, i.line) for i in error.issues] == [
+            (
+                "spec.pipelines[0].params.<<",
+                "merge keys (<<) are not allowed; write the keys out",
+                17,
+            )
+        ]
+
     def test_alias_bomb_is_refused_before_it_expands(self) -> None:
         lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
         for level in range(1, 10):
