@@ -222,12 +222,15 @@ class InlineRunner:
 
         run = GroupRun.objects.get(pk=self.run_id)
         limit = engine.plan_of(run).concurrency_limit
-        self._start_threads(self.max_workers or limit)
         with _runners_lock:
             _runners[self.run_id] = self
         clean = False
         try:
+            # Dispatch first, then start the pool: each thread finds work waiting
+            # the moment it starts, instead of the first steps waiting for the
+            # last thread to start.
             self._guarded(lambda: engine.advance_run(self.run_id))
+            self._start_threads(self.max_workers or limit)
             self._loop()
             clean = True
         finally:
