@@ -122,6 +122,21 @@ class TestRungroup:
         assert "       limit = 5  [step]" in output
         assert '       week = "w1"  [step]' in output
 
+    def test_plan_of_an_inactive_group_says_a_run_is_refused(self, chain: str) -> None:
+        from pipeline_groups import storage
+
+        storage.deactivate_group(chain)
+
+        output = command("rungroup", chain, "--plan", "--param", "week=w")
+        error = refused("rungroup", chain, "--param", "week=w")
+
+        assert output.splitlines()[0] == (
+            f"Group {chain} is inactive: this plan resolves, but a run is refused "
+            "until the group is activated"
+        )
+        assert error.returncode == 2
+        assert "inactive" in str(error)
+
     def test_params_file_json_or_yaml_and_param_options_win(
         self, chain: str, tmp_path: Path
     ) -> None:

@@ -77,9 +77,20 @@ class Command(BaseCommand):
 
     def _resolve(self, name: str, params: dict[str, Any]) -> ExecutionPlan:
         try:
-            return PlanResolver().resolve(storage.load_group(name), params)
+            storage.ensure_synced()
+            definition = storage.get_definition(name)
+            group = storage.group_from_definition(definition)
+            plan = PlanResolver().resolve(group, params)
         except SpineError as error:
             raise runner.bad_input(error) from None
+        if not definition.is_active:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Group {name} is inactive: this plan resolves, but a run is "
+                    "refused until the group is activated"
+                )
+            )
+        return plan
 
     def _start(self, name: str, params: dict[str, Any], backend: str) -> GroupRun:
         try:
