@@ -16,8 +16,11 @@ The backend that runs a ready step is told only after the transaction commits
 
 The hot path (dispatch, claim, finish, advance) speaks SQL through Django's cursor
 instead of the ORM: about a quarter of a millisecond per statement is ORM overhead
-(DESIGN.md section 7), and a step needs a dozen statements. The SQL is portable
-between SQLite and PostgreSQL; the ORM stays everywhere else.
+(DESIGN.md section 7), and a step needs about ten statements. The SQL is portable
+between SQLite and PostgreSQL, except where PostgreSQL saves round trips: a claim
+and its event, and a transition's inserts, are one statement each there (WITH).
+On SQLite the writers of one process queue on a lock rather than in SQLite's
+sleeping busy handler. The ORM stays everywhere else.
 """
 
 from __future__ import annotations
