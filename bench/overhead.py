@@ -49,8 +49,10 @@ figures of a profiled run are not the measurement.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -147,6 +149,7 @@ def _setup(arguments: argparse.Namespace) -> str:
         os.environ["DATABASE_URL"] = arguments.database_url
     else:
         folder = tempfile.mkdtemp(prefix="spine-bench-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
         os.environ["DATABASE_URL"] = f"sqlite:///{folder}/bench.sqlite3"
     os.environ.pop("REDIS_URL", None)
     if arguments.backend == "django_q" and arguments.redis_url:
