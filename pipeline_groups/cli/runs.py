@@ -25,6 +25,8 @@ from pipeline_groups.models import Backend, GroupRun, RunStatus, StepStatus
 from pipeline_groups.reaper import add_reap_subcommand
 
 DEFAULT_RUNS_SHOWN = 20
+# A fixed order: PostgreSQL's jsonb does not keep the plan's key order.
+_POLICY_KEYS = ("execution", "max_concurrency", "on_failure", "timeout_minutes")
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
@@ -128,7 +130,11 @@ def handle_status(command: BaseCommand, *, run_id: str, **options: Any) -> None:
         + f"  {run.group_name} v{run.group_version}  {style(run.status)}"
         + f"  {view.progress} steps done"
     )
-    policy = ", ".join(f"{key} {value}" for key, value in view.policy.items())
+    policy = ", ".join(
+        f"{key} {view.policy[key]}"
+        for key in _POLICY_KEYS
+        if view.policy.get(key) is not None
+    )
     lines = [
         f"  trigger: {run.trigger_source}"
         + (f" by {run.created_by}" if run.created_by else ""),

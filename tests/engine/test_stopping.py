@@ -9,7 +9,7 @@ import pytest
 
 from pipeline_groups import engine
 from pipeline_groups.exceptions import RunFinishedError
-from pipeline_groups.models import Backend, GroupRun, TriggerSource
+from pipeline_groups.models import Backend, Execution, TriggerSource
 from tests.engine.conftest import statuses
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,7 +63,8 @@ class TestCancel:
         def cancel_when_running() -> None:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                if GroupRun.objects.get(pk=run.pk).status == "running":
+                # The run is running once a step is queued; wait for the body.
+                if Execution.objects.filter(status="running").exists():
                     engine.cancel_run(run.id, requested_by="tester")
                     return
                 time.sleep(0.02)
