@@ -68,6 +68,9 @@ def _database_from_url(url: str) -> dict:
             "timeout": 20,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
+        # A worker keeps its connection between tasks instead of reopening the
+        # file and replaying the PRAGMAs for every step.
+        config.setdefault("CONN_MAX_AGE", 60)
     else:
         config.setdefault("CONN_MAX_AGE", 60)
         config.setdefault("CONN_HEALTH_CHECKS", True)
