@@ -64,9 +64,10 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """Debian's chromium, which Playwright drives instead of its own download."""
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+    found = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    if not found:
         _unavailable("Debian's chromium is not installed", "SPINE_REQUIRE_BROWSER")
-    return CHROMIUM
+    return found
 
 
 @pytest.fixture(scope="session", autouse=True)
