@@ -97,6 +97,8 @@ class TestRundemo:
         assert "created superuser 'admin'" in first
         assert "superuser 'admin' exists" in second
         assert "qcluster stopped" in first and "web server stopped" in first
+        assert "static files collected in" in first
+        assert "No directory at" not in first + second
         assert not any(_alive(pid) for pid in _child_pids(first + second))
         with sqlite3.connect(database) as connection:
             users = connection.execute(

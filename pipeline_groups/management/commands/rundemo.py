@@ -24,7 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management import call_command, get_commands
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 DEMO_USERNAME = "admin"
@@ -62,9 +62,12 @@ class Command(BaseCommand):
         self.stdout.write(self.style.MIGRATE_HEADING("Preparing the database"))
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("  migrations applied")
-        if "importgroups" in get_commands():
-            call_command("importgroups", stdout=self.stdout, stderr=self.stderr)
+        call_command("importgroups", stdout=self.stdout, stderr=self.stderr)
         self._ensure_superuser()
+        # Collected as a deployment would be; whitenoise's finders still serve
+        # the app's current files, and a missing STATIC_ROOT warns no more.
+        call_command("collectstatic", interactive=False, verbosity=0)
+        self.stdout.write(f"  static files collected in {settings.STATIC_ROOT}")
 
         supervisor = Supervisor(host, port, self)
         exit_code = supervisor.run()
