@@ -7,6 +7,7 @@ status, cancel and retry.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from io import StringIO
 from pathlib import Path
@@ -33,6 +34,13 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("pipelines"),
 ]
+
+
+class TerminalOutput(StringIO):
+    """Output that says it is a terminal, as a person's shell is."""
+
+    def isatty(self) -> bool:
+        return True
 
 
 def command(*args: str) -> str:
@@ -185,6 +193,19 @@ class TestRungroup:
 
         assert error.returncode == 2
         assert "must hold a mapping" in str(error)
+
+    def test_on_a_terminal_a_live_table_is_redrawn(self, chain: str) -> None:
+        terminal = TerminalOutput()
+
+        call_command("rungroup", chain, "--param", "week=w", stdout=terminal)
+
+        run = GroupRun.objects.get()
+        drawn = terminal.getvalue()
+        plain = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", drawn)
+        assert "\x1b[4F\x1b[J" in drawn
+        assert f"Run {run.id}  completed  3/3 steps" in plain
+        assert re.search(r"^  third +completed +\d", plain, flags=re.M)
+        assert plain.rstrip().splitlines()[-1].startswith(f"Run {run.id} completed")
 
     def test_async_enqueues_for_the_workers_and_returns(self, chain: str) -> None:
         output = command("rungroup", chain, "--param", "week=w", "--async")
