@@ -166,16 +166,21 @@ class InlineRunner:
                 execution_id = self.work.get()
                 if execution_id is None:
                     return
+                current = execution_id
                 try:
-                    engine.execute_step(execution_id)
+                    # Each finish may hand this thread the next step of its lane.
+                    claim = engine.claim_execution(execution_id)
+                    while claim is not None:
+                        current = claim.execution_id
+                        claim = engine.run_claimed(claim, take_next=True)
                 except Exception as error:
                     logger.exception(
                         "Run %s: execution %s broke the engine",
                         self.run_id,
-                        execution_id,
+                        current,
                     )
                     engine.end_execution(
-                        execution_id,
+                        current,
                         error=f"engine error: {type(error).__name__}: {error}",
                         event_kind="failed",
                     )
@@ -278,18 +283,14 @@ class InlineRunner:
             engine.advance_run(self.run_id)
 
     def _state(self) -> tuple[str, Any]:
-        row = (
-            GroupRun.objects.filter(pk=self.run_id)
-            .values_list("status", "deadline_at")
-            .first()
-        )
+        from pipeline_groups import engine
+
+        row = engine.run_status(self.run_id)
         if row is None:
             return RunStatus.CANCELLED, None
         status, deadline_at = row
         if deadline_at is not None and deadline_at <= timezone.now():
             # Past the deadline something must cancel what waits, even mid-step.
-            from pipeline_groups import engine
-
             engine.advance_run(self.run_id)
             deadline_at = None
         return status, deadline_at

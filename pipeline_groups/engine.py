@@ -933,54 +933,63 @@ _PG_CLAIM_UNKEYED_SQL = (
 _PG_CLAIM_SQL = f"WITH claimed AS ({_CLAIM_SQL}), {_PG_STARTED} SELECT * FROM claimed"
 
 
-def _try_claim(execution_id: str) -> _Claim | None:
-    """Move a queued execution to running; None when someone else has it."""
-    now = timezone.now()
+def _claim_row(cursor: Any, execution_id: str, now: datetime) -> _Claim | None:
+    """Claim a queued execution inside the caller's transaction; None if taken."""
     db_now = _db_time(now)
     claim_values = [RUNNING, db_now, db_now, _WORKER_NAME, execution_id, QUEUED]
     started_values = [execution_id, EventKind.STARTED.value, db_now, _WORKER_NAME]
-    with _write_transaction():
-        cursor = connection.cursor()
-        if connection.vendor == "postgresql":
-            row = _pg_claim(cursor, execution_id, claim_values, started_values)
-        else:
-            cursor.execute(_CLAIM_SQL, [*claim_values, RUNNING, execution_id])
-            row = cursor.fetchone()
-            if row is not None:
-                cursor.execute(_STARTED_SQL, started_values)
-        if row is None:
-            return None
-        claim = _Claim(
-            execution_id=execution_id,
-            pipeline_name=row[1],
-            params=_json_value(row[2]) or {},
-            batch_id=row[3],
-            logical_key=row[4],
-            started_at=now,
-            run_id=row[5],
-            step_name=row[6],
-            attempt=row[7] or 0,
-            deadline_at=_parse_time(row[8]),
-            cancel_requested=row[9] is not None,
-        )
+    if connection.vendor == "postgresql":
+        row = _pg_claim(cursor, execution_id, claim_values, started_values)
+    else:
+        cursor.execute(_CLAIM_SQL, [*claim_values, RUNNING, execution_id])
+        row = cursor.fetchone()
+        if row is not None:
+            cursor.execute(_STARTED_SQL, started_values)
+    if row is None:
+        return None
+    return _Claim(
+        execution_id=execution_id,
+        pipeline_name=row[1],
+        params=_json_value(row[2]) or {},
+        batch_id=row[3],
+        logical_key=row[4],
+        started_at=now,
+        run_id=row[5],
+        step_name=row[6],
+        attempt=row[7] or 0,
+        deadline_at=_parse_time(row[8]),
+        cancel_requested=row[9] is not None,
+    )
 
+
+def _report_claim(claim: _Claim) -> None:
+    """Tell an inline caller and the log that a claimed step is running."""
     if claim.run_id is not None:
         transition = Transition(
             claim.run_id,
             claim.step_name,
-            execution_id,
+            claim.execution_id,
             claim.attempt,
             RUNNING,
-            now,
+            claim.started_at,
         )
         backends.after_commit(Backend.INLINE.value, claim.run_id, [], [transition])
     logger.info(
         "Run %s step %s running (execution %s, pipeline %s)",
         claim.run_id or "-",
         claim.step_name or "-",
-        execution_id,
+        claim.execution_id,
         claim.pipeline_name,
     )
+
+
+def _try_claim(execution_id: str) -> _Claim | None:
+    """Move a queued execution to running; None when someone else has it."""
+    now = timezone.now()
+    with _write_transaction():
+        claim = _claim_row(connection.cursor(), execution_id, now)
+    if claim is not None:
+        _report_claim(claim)
     return claim
 
 
@@ -1093,10 +1102,19 @@ def _storable(result: Any) -> Any:
     return result
 
 
-def _finish(claim: _Claim, outcome: _Outcome) -> str:
-    """End a running execution and advance its run, in one transaction."""
+def _finish(
+    claim: _Claim, outcome: _Outcome, *, take_next: bool = False
+) -> tuple[str, _Claim | None]:
+    """End a running execution and advance its run, in one transaction.
+
+    With `take_next`, an inline run's thread also claims, in that same
+    transaction, one step the advance dispatched, and returns its claim to run
+    next itself: a lane of a parallel run then costs one transaction per step
+    instead of two, and no hand-off to the pool.
+    """
     now = timezone.now()
     duration = (now - claim.started_at).total_seconds()
+    following = None
     with _write_transaction():
         cursor = connection.cursor()
         run = _load_run(cursor, claim.run_id) if claim.run_id else None
@@ -1112,11 +1130,26 @@ def _finish(claim: _Claim, outcome: _Outcome) -> str:
                 )
             _advance(cursor, run, writes)
         writes.flush(cursor)
+        if take_next and run is not None and run.backend == Backend.INLINE:
+            following = _take_dispatched(cursor, writes)
         _after_commit(run, writes)
 
+    if following is not None:
+        _report_claim(following)
     if claim.logical_key:
         transaction.on_commit(lambda: wake_key_waiters(claim.logical_key, claim.run_id))
-    return outcome.status if ended else _current_status(claim.execution_id)
+    status = outcome.status if ended else _current_status(claim.execution_id)
+    return status, following
+
+
+def _take_dispatched(cursor: Any, writes: _Writes) -> _Claim | None:
+    """Claim one execution this transaction dispatched, so the caller runs it."""
+    for execution_id in writes.dispatched:
+        following = _claim_row(cursor, execution_id, timezone.now())
+        if following is not None:
+            writes.dispatched.remove(execution_id)
+            return following
+    return None
 
 
 def _end_running(
@@ -1205,7 +1238,32 @@ def execute_step(execution_id: str) -> str | None:
     if claim is None:
         return None
     outcome = _run_body(claim)
-    return _finish(claim, outcome)
+    return _finish(claim, outcome)[0]
+
+
+def run_status(run_id: str) -> tuple[str, datetime | None] | None:
+    """Return a run's status and deadline, or None; one lean query for pollers."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT status, deadline_at FROM {RUNS} WHERE id = %s", [run_id]
+        )
+        row = cursor.fetchone()
+    return None if row is None else (row[0], _parse_time(row[1]))
+
+
+def claim_execution(execution_id: str) -> _Claim | None:
+    """Claim a queued execution for this thread (None when it is not to be had)."""
+    return _claim(execution_id)
+
+
+def run_claimed(claim: _Claim, *, take_next: bool = False) -> _Claim | None:
+    """Run a claimed execution and finish it; maybe return the next one to run.
+
+    With `take_next` (the inline backend's threads), the returned claim is a
+    step that finishing this one made ready and that this thread now owns.
+    """
+    outcome = _run_body(claim)
+    return _finish(claim, outcome, take_next=take_next)[1]
 
 
 def wake_key_waiters(key: str, except_run_id: str | None = None) -> None:
