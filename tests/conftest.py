@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
@@ -18,6 +19,41 @@ import pytest
 from django.conf import settings
 
 CHROMIUM = "/usr/bin/chromium"
+_file_database_dir: str | None = None
+
+
+def _needs_file_database(item: pytest.Item) -> bool:
+    """Whether a test commits for real: threads, a live server or workers share it.
+
+    Those cannot share pytest-django's in-memory SQLite database (a shared cache
+    locks whole tables and fails concurrent writers instead of waiting).
+    """
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", ())
+    return bool(marker and marker.kwargs.get("transaction")) or any(
+        name in fixtures for name in ("transactional_db", "live_server")
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    """Give the session a file SQLite test database when such a test will run."""
+    global _file_database_dir
+    if not any(_needs_file_database(item) for item in items):
+        return
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.sqlite3":
+        return
+    test_settings = database.setdefault("TEST", {})
+    if test_settings.get("NAME") and test_settings["NAME"] != ":memory:":
+        return
+    _file_database_dir = tempfile.mkdtemp(prefix="spine-tests-")
+    test_settings["NAME"] = os.path.join(_file_database_dir, "test.sqlite3")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the file database and its WAL files."""
+    if _file_database_dir:
+        shutil.rmtree(_file_database_dir, ignore_errors=True)
 
 
 def _required(variable: str) -> bool:

@@ -8,15 +8,10 @@ RFC appendix A.1 over the small pipelines of `tests.api.pipelines`.
 from __future__ import annotations
 
 import copy
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -33,37 +28,6 @@ from tests.factories import (
 
 # The worker tests' qcluster harness, for the appendix B end-to-end test.
 from tests.workers.conftest import worker_backend, workers  # noqa: F401, I001
-
-API_DIR = Path(__file__).resolve().parent
-_sqlite_dir: str | None = None
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
-    """Give the session a file SQLite database when an API test starts workers.
-
-    A `qcluster` is another process and cannot see pytest-django's in-memory
-    database; other tests keep theirs unless such a test is collected.
-    """
-    global _sqlite_dir
-    wants_workers = any(
-        API_DIR in Path(str(item.fspath)).parents and item.get_closest_marker("workers")
-        for item in items
-    )
-    database = settings.DATABASES["default"]
-    if not wants_workers or database["ENGINE"] != "django.db.backends.sqlite3":
-        return
-    test_settings = database.setdefault("TEST", {})
-    if test_settings.get("NAME") and test_settings["NAME"] != ":memory:":
-        return
-    _sqlite_dir = tempfile.mkdtemp(prefix="spine-api-")
-    test_settings["NAME"] = os.path.join(_sqlite_dir, "test.sqlite3")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Remove the file database of the worker test, if one was made."""
-    if _sqlite_dir:
-        shutil.rmtree(_sqlite_dir, ignore_errors=True)
-
 
 ROLE_PERMISSIONS = {
     "reader": [],

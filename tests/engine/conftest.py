@@ -1,53 +1,23 @@
 """Throwaway pipelines and groups for the engine tests, run inline for real.
 
 The inline backend runs steps in threads, each with its own database connection,
-so these tests commit for real (`transaction=True`); on SQLite they need a file
-database, since threads sharing pytest-django's in-memory one lock each other out.
-The switch is made only when an engine test is collected.
+so these tests commit for real (`transaction=True`), which on SQLite gives the
+session a file database (tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 
 from pipeline_groups import engine
 from pipeline_groups.models import Backend, GroupRun, GroupSource, TriggerSource
 from pipeline_groups.registry import register_pipeline, unregister_pipeline
 from pipeline_groups.spec import ExecutionPolicy, PipelineGroup
-
-ENGINE_DIR = Path(__file__).resolve().parent
-_sqlite_dir: str | None = None
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
-    """Give the session a file SQLite test database when an engine test will run."""
-    global _sqlite_dir
-    if not any(ENGINE_DIR in Path(str(item.fspath)).parents for item in items):
-        return
-    database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.sqlite3":
-        return
-    test_settings = database.setdefault("TEST", {})
-    if test_settings.get("NAME") and test_settings["NAME"] != ":memory:":
-        return
-    _sqlite_dir = tempfile.mkdtemp(prefix="spine-engine-")
-    test_settings["NAME"] = os.path.join(_sqlite_dir, "test.sqlite3")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Remove the file database and its WAL files."""
-    if _sqlite_dir:
-        shutil.rmtree(_sqlite_dir, ignore_errors=True)
 
 
 class Recorder:

@@ -1,23 +1,17 @@
 """Fixtures of the page tests: logged-in clients and runs with steps in any state.
 
 Browser tests need the live server, the test and a thread that drives runs to
-share one database, so when one is collected on SQLite the session uses a file
-database instead of the in-memory one (an in-memory shared cache locks whole
-tables and fails concurrent writers instead of waiting).
+share one database; tests/conftest.py gives the session a file database for
+them on SQLite.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
@@ -36,30 +30,6 @@ from tests.factories import (
     GroupRunFactory,
     UserFactory,
 )
-
-PAGES_DIR = Path(__file__).resolve().parent
-_sqlite_dir: str | None = None
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
-    """Give the session a file SQLite test database when a browser test will run."""
-    global _sqlite_dir
-    if not any(item.get_closest_marker("browser") for item in items):
-        return
-    database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.sqlite3":
-        return
-    test_settings = database.setdefault("TEST", {})
-    if test_settings.get("NAME") and test_settings["NAME"] != ":memory:":
-        return
-    _sqlite_dir = tempfile.mkdtemp(prefix="spine-pages-")
-    test_settings["NAME"] = os.path.join(_sqlite_dir, "test.sqlite3")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Remove the file database of the browser tests."""
-    if _sqlite_dir:
-        shutil.rmtree(_sqlite_dir, ignore_errors=True)
 
 
 def login(user: Any) -> Client:

@@ -3,8 +3,8 @@
 The broker follows the session: django-q2's ORM broker unless REDIS_URL is set (or
 SPINE_REQUIRE_REDIS), then Redis; the database is whatever DATABASE_URL names. A
 worker is another process, so these tests commit for real (`transaction=True`)
-and, on SQLite, use a file database instead of pytest-django's in-memory one; the
-switch is made only when a worker test is collected, so other tests keep theirs.
+and, on SQLite, get a file database instead of pytest-django's in-memory one
+(tests/conftest.py).
 
 A cluster is signalled through its main process only (SIGTERM to the whole group
 hangs it); each one runs in its own session, so teardown can find and kill every
@@ -14,11 +14,9 @@ process it left behind, orphans included, by session id.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -41,7 +39,6 @@ from tests.workers import pipelines
 from tests.workers.pipelines import RECORD_VARIABLE, read_records
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKERS_DIR = Path(__file__).resolve().parent
 
 # Short intervals, so a lost worker is noticed in seconds, not minutes.
 FAST_SETTINGS = {
@@ -51,29 +48,6 @@ FAST_SETTINGS = {
     "SPINE_REDISPATCH_AFTER_SECONDS": 4.0,
     "SPINE_STEP_TIMEOUT_SECONDS": 60,
 }
-
-_sqlite_dir: str | None = None
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
-    """Give the session a file SQLite test database when a worker test will run."""
-    global _sqlite_dir
-    if not any(WORKERS_DIR in Path(str(item.fspath)).parents for item in items):
-        return
-    database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.sqlite3":
-        return
-    test_settings = database.setdefault("TEST", {})
-    if test_settings.get("NAME") and test_settings["NAME"] != ":memory:":
-        return
-    _sqlite_dir = tempfile.mkdtemp(prefix="spine-workers-")
-    test_settings["NAME"] = os.path.join(_sqlite_dir, "test.sqlite3")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Remove the file database and its WAL files."""
-    if _sqlite_dir:
-        shutil.rmtree(_sqlite_dir, ignore_errors=True)
 
 
 def _database_url() -> str:
