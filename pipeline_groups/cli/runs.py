@@ -174,9 +174,10 @@ def handle_status(command: BaseCommand, *, run_id: str, **options: Any) -> None:
 
 def handle_cancel(command: BaseCommand, *, run_id: str, **options: Any) -> None:
     """Cancel a run; running steps stop when they next look."""
-    _get_run(run_id)
     try:
         run = engine.cancel_run(run_id, requested_by="cli")
+    except RunNotFoundError as error:
+        raise runner.bad_input(error) from None
     except RunFinishedError as error:
         raise CommandError(str(error), returncode=runner.EXIT_FAILED) from None
 
@@ -198,12 +199,13 @@ def handle_retry(
     **options: Any,
 ) -> None:
     """Resume a finished, unsuccessful run; completed steps are not run again."""
-    _get_run(run_id)
     backend = Backend.INLINE if inline else Backend.DJANGO_Q
     verbosity = options.get("verbosity", 1)
     with runner.quiet_engine_logs(verbosity):
         try:
             run = engine.retry_run(run_id, requested_by="cli", backend=backend)
+        except RunNotFoundError as error:
+            raise runner.bad_input(error) from None
         except RunNotRetryableError as error:
             raise CommandError(str(error), returncode=runner.EXIT_FAILED) from None
 

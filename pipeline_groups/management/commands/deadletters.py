@@ -127,11 +127,17 @@ class Command(BaseCommand):
                 runner.wait_for_run(self, run, verbosity=verbosity)
 
     def _follow_execution(self, execution_id: str) -> None:
-        while True:
-            execution = Execution.objects.get(pk=execution_id)
-            if execution.status in STEP_TERMINAL:
-                break
-            time.sleep(runner.FOLLOW_POLL_SECONDS)
+        try:
+            while True:
+                execution = Execution.objects.get(pk=execution_id)
+                if execution.status in STEP_TERMINAL:
+                    break
+                time.sleep(runner.FOLLOW_POLL_SECONDS)
+        except KeyboardInterrupt:
+            raise CommandError(
+                f"stopped following execution {execution_id}; it goes on",
+                returncode=runner.EXIT_INTERRUPTED,
+            ) from None
         style = runner.status_style(self, execution.status)
         self.stdout.write(f"Execution {execution.id} {style(execution.status)}")
         if execution.status != StepStatus.COMPLETED:
