@@ -25,6 +25,7 @@ sleeping busy handler. The ORM stays everywhere else.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -378,6 +379,8 @@ _EXECUTION_COLUMNS = (
     "logical_key",
     "created_at",
     "queued_at",
+    "started_at",
+    "heartbeat_at",
     "completed_at",
     "worker",
     "error",
@@ -410,6 +413,61 @@ class _Writes:
     def event(self, execution_id: str, kind: str, message: str = "") -> None:
         """Append a timeline line for an execution."""
         self.events.append((execution_id, kind, self.db_now, message))
+
+    def new_attempt(
+        self, run: _RunState, step: PlanStep, status: str, error: str = ""
+    ) -> tuple[str, int]:
+        """Add an execution of a step as its next attempt in the run; say which."""
+        execution_id = new_ulid()
+        attempt = run.attempts[step.index].attempt + 1
+        db_now = self.db_now
+        self.executions.append(
+            (
+                execution_id,
+                step.pipeline_name,
+                _db_json(step.accepted_params),
+                status,
+                run.trigger_source,
+                run.batch_id,
+                step.logical_key,
+                db_now,
+                db_now if status == QUEUED else None,
+                None,
+                None,
+                db_now if status in STEP_TERMINAL else None,
+                "",
+                error,
+                "",
+            )
+        )
+        self.links.append((run.id, execution_id, step.name, step.index, attempt))
+        return execution_id, attempt
+
+    def start_new(self, execution_id: str) -> bool:
+        """Make a queued execution this transaction adds running, in this process.
+
+        Nobody else can have seen it, so there is no claim to race; only an
+        execution without a logical key qualifies, as a key is checked at claim.
+        """
+        for number, row in enumerate(self.executions):
+            if row[0] != execution_id:
+                continue
+            if row[3] != QUEUED or row[6] is not None:
+                return False
+            db_now = self.db_now
+            self.executions[number] = (
+                *row[:3],
+                RUNNING,
+                *row[4:9],
+                db_now,
+                db_now,
+                row[11],
+                _WORKER_NAME,
+                *row[13:],
+            )
+            self.event(execution_id, EventKind.STARTED, _WORKER_NAME)
+            return True
+        return False
 
     def flush(self, cursor: Any) -> None:
         """Write everything collected, parents before children."""
@@ -523,25 +581,7 @@ def _queue_step(cursor: Any, run: _RunState, step: PlanStep, writes: _Writes) ->
             return
         execution_id, attempt = current.execution_id, current.attempt
     else:
-        execution_id, attempt = new_ulid(), current.attempt + 1
-        writes.executions.append(
-            (
-                execution_id,
-                step.pipeline_name,
-                _db_json(step.accepted_params),
-                QUEUED,
-                run.trigger_source,
-                run.batch_id,
-                step.logical_key,
-                writes.db_now,
-                writes.db_now,
-                None,
-                "",
-                "",
-                "",
-            )
-        )
-        writes.links.append((run.id, execution_id, step.name, step.index, attempt))
+        execution_id, attempt = writes.new_attempt(run, step, QUEUED)
 
     writes.event(execution_id, EventKind.QUEUED)
     writes.dispatched.append(execution_id)
@@ -586,25 +626,7 @@ def _end_unstarted_step(
             return
         execution_id, attempt = current.execution_id, current.attempt
     else:
-        execution_id, attempt = new_ulid(), current.attempt + 1
-        writes.executions.append(
-            (
-                execution_id,
-                step.pipeline_name,
-                _db_json(step.accepted_params),
-                status,
-                run.trigger_source,
-                run.batch_id,
-                step.logical_key,
-                writes.db_now,
-                None,
-                writes.db_now,
-                "",
-                reason,
-                "",
-            )
-        )
-        writes.links.append((run.id, execution_id, step.name, step.index, attempt))
+        execution_id, attempt = writes.new_attempt(run, step, status, reason)
 
     writes.event(execution_id, status, reason)
     writes.transitions.append(
@@ -862,11 +884,47 @@ def advance_run(run_id: str) -> list[str]:
     return list(writes.dispatched)
 
 
+def start_inline(run_id: str, lanes: int) -> list[Claim]:
+    """Advance an inline run and claim up to `lanes` of what it dispatched, at once.
+
+    The inline runner's first transaction: its threads start with a step each in
+    hand instead of claiming them one after another, which on SQLite would queue
+    them behind each other's commits before the first body could begin. What is
+    dispatched but not claimed here (a logical key held elsewhere, more steps
+    than lanes) goes to the runner as usual.
+    """
+    claims: list[Claim] = []
+    with _write_transaction():
+        cursor = connection.cursor()
+        run = _load_run(cursor, run_id)
+        writes = _Writes(timezone.now())
+        _advance(cursor, run, writes)
+        inline = run.backend == Backend.INLINE
+        while inline and len(claims) < lanes:
+            claim = _start_dispatched(run, writes)
+            if claim is None:
+                break
+            claims.append(claim)
+        writes.flush(cursor)
+        while inline and len(claims) < lanes:
+            claim = _take_dispatched(cursor, writes)
+            if claim is None:
+                break
+            claims.append(claim)
+        _after_commit(run, writes)
+
+    for claim in claims:
+        _report_claim(claim)
+    return claims
+
+
 # Running one step: claim, call the pipeline, finish and advance.
 
 
 @dataclass
-class _Claim:
+class Claim:
+    """A step this thread owns: running, with what its body needs to know."""
+
     execution_id: str
     pipeline_name: str
     params: dict[str, Any]
@@ -933,7 +991,7 @@ _PG_CLAIM_UNKEYED_SQL = (
 _PG_CLAIM_SQL = f"WITH claimed AS ({_CLAIM_SQL}), {_PG_STARTED} SELECT * FROM claimed"
 
 
-def _claim_row(cursor: Any, execution_id: str, now: datetime) -> _Claim | None:
+def _claim_row(cursor: Any, execution_id: str, now: datetime) -> Claim | None:
     """Claim a queued execution inside the caller's transaction; None if taken."""
     db_now = _db_time(now)
     claim_values = [RUNNING, db_now, db_now, _WORKER_NAME, execution_id, QUEUED]
@@ -947,7 +1005,7 @@ def _claim_row(cursor: Any, execution_id: str, now: datetime) -> _Claim | None:
             cursor.execute(_STARTED_SQL, started_values)
     if row is None:
         return None
-    return _Claim(
+    return Claim(
         execution_id=execution_id,
         pipeline_name=row[1],
         params=_json_value(row[2]) or {},
@@ -962,7 +1020,7 @@ def _claim_row(cursor: Any, execution_id: str, now: datetime) -> _Claim | None:
     )
 
 
-def _report_claim(claim: _Claim) -> None:
+def _report_claim(claim: Claim) -> None:
     """Tell an inline caller and the log that a claimed step is running."""
     if claim.run_id is not None:
         transition = Transition(
@@ -983,7 +1041,7 @@ def _report_claim(claim: _Claim) -> None:
     )
 
 
-def _try_claim(execution_id: str) -> _Claim | None:
+def _try_claim(execution_id: str) -> Claim | None:
     """Move a queued execution to running; None when someone else has it."""
     now = timezone.now()
     with _write_transaction():
@@ -1024,7 +1082,7 @@ def _lock_logical_key(cursor: Any, execution_id: str) -> None:
     )
 
 
-def _claim(execution_id: str) -> _Claim | None:
+def _claim(execution_id: str) -> Claim | None:
     """Claim an execution, waiting while another execution holds its logical key."""
     waited_since = time.monotonic()
     limit = float(getattr(settings, "SPINE_STEP_TIMEOUT_SECONDS", 3600))
@@ -1058,7 +1116,7 @@ def _claim(execution_id: str) -> _Claim | None:
         time.sleep(_KEY_POLL_SECONDS)
 
 
-def _run_body(claim: _Claim) -> _Outcome:
+def _run_body(claim: Claim) -> _Outcome:
     """Call the pipeline and say how it ended; never raises for the pipeline."""
     watch = CancelWatch(claim)
     context = ExecutionContext(
@@ -1103,8 +1161,8 @@ def _storable(result: Any) -> Any:
 
 
 def _finish(
-    claim: _Claim, outcome: _Outcome, *, take_next: bool = False
-) -> tuple[str, _Claim | None]:
+    claim: Claim, outcome: _Outcome, *, take_next: bool = False
+) -> tuple[str, Claim | None]:
     """End a running execution and advance its run, in one transaction.
 
     With `take_next`, an inline run's thread also claims, in that same
@@ -1129,8 +1187,11 @@ def _finish(
                     claim.execution_id, claim.attempt, outcome.status
                 )
             _advance(cursor, run, writes)
+        take_next = take_next and run is not None and run.backend == Backend.INLINE
+        if take_next:
+            following = _start_dispatched(run, writes)
         writes.flush(cursor)
-        if take_next and run is not None and run.backend == Backend.INLINE:
+        if take_next and following is None:
             following = _take_dispatched(cursor, writes)
         _after_commit(run, writes)
 
@@ -1142,7 +1203,40 @@ def _finish(
     return status, following
 
 
-def _take_dispatched(cursor: Any, writes: _Writes) -> _Claim | None:
+def _start_dispatched(run: _RunState, writes: _Writes) -> Claim | None:
+    """Start one step this transaction dispatched and has not written yet.
+
+    It is written as running, with its queued and its started event, which
+    saves the claim's statements; the caller's thread runs it.
+    """
+    for execution_id in writes.dispatched:
+        if not writes.start_new(execution_id):
+            continue
+        writes.dispatched.remove(execution_id)
+        step = next(
+            s
+            for s in run.plan.steps
+            if run.attempts[s.index].execution_id == execution_id
+        )
+        attempt = run.attempts[step.index].attempt
+        run.attempts[step.index] = _Attempt(execution_id, attempt, RUNNING)
+        return Claim(
+            execution_id=execution_id,
+            pipeline_name=step.pipeline_name,
+            params=copy.deepcopy(step.accepted_params),
+            batch_id=run.batch_id,
+            logical_key=None,
+            started_at=writes.now,
+            run_id=run.id,
+            step_name=step.name,
+            attempt=attempt,
+            deadline_at=run.deadline_at,
+            cancel_requested=run.cancel_requested_at is not None,
+        )
+    return None
+
+
+def _take_dispatched(cursor: Any, writes: _Writes) -> Claim | None:
     """Claim one execution this transaction dispatched, so the caller runs it."""
     for execution_id in writes.dispatched:
         following = _claim_row(cursor, execution_id, timezone.now())
@@ -1154,7 +1248,7 @@ def _take_dispatched(cursor: Any, writes: _Writes) -> _Claim | None:
 
 def _end_running(
     cursor: Any,
-    claim: _Claim,
+    claim: Claim,
     outcome: _Outcome,
     writes: _Writes,
     duration: float,
@@ -1251,12 +1345,12 @@ def run_status(run_id: str) -> tuple[str, datetime | None] | None:
     return None if row is None else (row[0], _parse_time(row[1]))
 
 
-def claim_execution(execution_id: str) -> _Claim | None:
+def claim_execution(execution_id: str) -> Claim | None:
     """Claim a queued execution for this thread (None when it is not to be had)."""
     return _claim(execution_id)
 
 
-def run_claimed(claim: _Claim, *, take_next: bool = False) -> _Claim | None:
+def run_claimed(claim: Claim, *, take_next: bool = False) -> Claim | None:
     """Run a claimed execution and finish it; maybe return the next one to run.
 
     With `take_next` (the inline backend's threads), the returned claim is a
@@ -1292,7 +1386,7 @@ class CancelWatch:
     through the heartbeat thread, or at once when it was made in this process.
     """
 
-    def __init__(self, claim: _Claim) -> None:
+    def __init__(self, claim: Claim) -> None:
         self.run_id = claim.run_id
         self.deadline = (
             claim.deadline_at.timestamp() if claim.deadline_at is not None else None
@@ -1465,9 +1559,16 @@ def run_inline(
     if run.backend != Backend.INLINE:
         GroupRun.objects.filter(pk=run.pk).update(backend=Backend.INLINE)
         run.backend = Backend.INLINE
-    backends.InlineRunner(run.id, on_transition, max_workers).drive()
-    run.refresh_from_db()
+    lanes = max_workers or plan_of(run).concurrency_limit
+    backends.InlineRunner(run.id, lanes, on_transition).drive()
+    # The plan is frozen, and can be large: read back only what the run changed.
+    run.refresh_from_db(fields=_RUN_STATE_FIELDS)
     return run
+
+
+_RUN_STATE_FIELDS = [
+    field.attname for field in GroupRun._meta.concrete_fields if field.name != "plan"
+]
 
 
 def cancel_run(run_id: str, *, requested_by: str = "") -> GroupRun:
@@ -1515,25 +1616,7 @@ def _reset_steps(
         current = run.attempts[index]
         if current.status not in STEP_RETRYABLE:
             continue
-        execution_id, attempt = new_ulid(), current.attempt + 1
-        writes.executions.append(
-            (
-                execution_id,
-                step.pipeline_name,
-                _db_json(step.accepted_params),
-                PENDING,
-                run.trigger_source,
-                run.batch_id,
-                step.logical_key,
-                writes.db_now,
-                None,
-                None,
-                "",
-                "",
-                "",
-            )
-        )
-        writes.links.append((run.id, execution_id, step.name, step.index, attempt))
+        execution_id, attempt = writes.new_attempt(run, step, PENDING)
         writes.transitions.append(
             Transition(run.id, step.name, execution_id, attempt, PENDING, writes.now)
         )
