@@ -1,9 +1,10 @@
 """Fixtures shared by every test: which outside services this run may use.
 
-A test that needs PostgreSQL, Redis or a browser asks for the matching fixture.
-Where the service is missing the test is skipped, except when SPINE_REQUIRE_POSTGRES,
-SPINE_REQUIRE_REDIS or SPINE_REQUIRE_BROWSER is set (as `.ci/run` does), where a
-missing service fails the test instead, so CI cannot pass by skipping.
+A test that needs PostgreSQL, Redis, a browser or Graphviz asks for the matching
+fixture. Where the service is missing the test is skipped, except when
+SPINE_REQUIRE_POSTGRES, SPINE_REQUIRE_REDIS, SPINE_REQUIRE_BROWSER or
+SPINE_REQUIRE_GRAPHVIZ is set (as `.ci/run` does), where a missing service fails
+the test instead, so CI cannot pass by skipping.
 """
 
 from __future__ import annotations
@@ -103,6 +104,15 @@ def chromium_path() -> str:
     found = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
     if not found:
         _unavailable("Debian's chromium is not installed", "SPINE_REQUIRE_BROWSER")
+    return found
+
+
+@pytest.fixture(scope="session")
+def graphviz_dot() -> str:
+    """Graphviz's `dot`, which lays out the run page's dependency graph."""
+    found = shutil.which("dot")
+    if not found:
+        _unavailable("Graphviz's dot is not installed", "SPINE_REQUIRE_GRAPHVIZ")
     return found
 
 

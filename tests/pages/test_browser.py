@@ -168,6 +168,7 @@ def _log_in(page: Any, base_url: str, path: str = "/") -> None:
 
 
 class TestPipelinesPageInBrowser:
+    @pytest.mark.usefixtures("graphviz_dot")
     def test_run_group_from_form_and_watch_it_complete(
         self, page, live_server, operator, demo_group, drive
     ):
@@ -319,6 +320,7 @@ class TestPipelinesPageInBrowser:
 
 
 class TestRunPageInBrowser:
+    @pytest.mark.usefixtures("graphviz_dot")
     def test_run_page_draws_the_dag_with_every_step(
         self, page, live_server, operator, demo_group
     ):

@@ -81,6 +81,7 @@ class TestStepsAndTimeAxis:
         assert "Traceback (most recent call last)" in details.group(0)
 
 
+@pytest.mark.usefixtures("graphviz_dot")
 class TestDag:
     def test_page_draws_every_step_as_an_svg_node(self, viewer_client, make_run):
         run = make_run(status=RunStatus.FAILED, ingest="completed", normalize="failed")
