@@ -296,6 +296,14 @@ class InlineRunner:
         self.next_checkpoint = now + CHECKPOINT_SECONDS
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            busy, frames, moved = cursor.fetchone()
+        logger.debug(
+            "Run %s: checkpoint moved %d of %d log frames%s",
+            self.run_id,
+            moved,
+            frames,
+            " (busy)" if busy else "",
+        )
 
     def _advance_when_due(self) -> None:
         from pipeline_groups import engine
