@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from pipeline_groups.models import RUN_TERMINAL, Backend, RunStatus
@@ -294,9 +294,15 @@ class InlineRunner:
         if now < self.next_checkpoint:
             return
         self.next_checkpoint = now + CHECKPOINT_SECONDS
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            busy, frames, moved = cursor.fetchone()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                busy, frames, moved = cursor.fetchone()
+        except DatabaseError as error:
+            # The run goes on; the next checkpoint, or another connection's
+            # automatic one, moves the log.
+            logger.warning("Run %s: checkpoint failed: %s", self.run_id, error)
+            return
         logger.debug(
             "Run %s: checkpoint moved %d of %d log frames%s",
             self.run_id,
