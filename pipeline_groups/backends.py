@@ -139,8 +139,9 @@ class InlineRunner:
         self.run_id = run_id
         self.lanes = lanes
         self.on_transition = on_transition
-        # An execution id to claim, or a step already claimed for this runner.
-        self.work: queue.SimpleQueue[str | Claim | None] = queue.SimpleQueue()
+        # An execution id to claim, a step already claimed for this runner, the
+        # first wave to start, or None to stop.
+        self.work: queue.SimpleQueue[str | Claim | object | None] = queue.SimpleQueue()
         self.events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.in_flight = 0
@@ -150,8 +151,8 @@ class InlineRunner:
 
     # Called from any thread.
 
-    def submit(self, executions: Sequence[str | Claim]) -> None:
-        """Queue executions for the pool: ids to claim, or claims to run."""
+    def submit(self, executions: Sequence[str | Claim | object]) -> None:
+        """Queue work for the pool: ids to claim, or claims to run."""
         with self.lock:
             self.in_flight += len(executions)
         for execution in executions:
@@ -173,11 +174,9 @@ class InlineRunner:
                 work = self.work.get()
                 if work is None:
                     return
-                claim = work if not isinstance(work, str) else None
-                current = work if claim is None else claim.execution_id
+                current = work if isinstance(work, str) else None
                 try:
-                    if claim is None:
-                        claim = engine.claim_execution(current)
+                    claim = self._take(work)
                     # Each finish may hand this thread the next step of its lane.
                     while claim is not None:
                         current = claim.execution_id
@@ -186,17 +185,36 @@ class InlineRunner:
                     logger.exception(
                         "Run %s: execution %s broke the engine",
                         self.run_id,
-                        current,
+                        current or "-",
                     )
-                    engine.end_execution(
-                        current,
-                        error=f"engine error: {type(error).__name__}: {error}",
-                        event_kind="failed",
-                    )
+                    if current is not None:
+                        engine.end_execution(
+                            current,
+                            error=f"engine error: {type(error).__name__}: {error}",
+                            event_kind="failed",
+                        )
                 finally:
                     self._done()
         finally:
             connection.close()
+
+    def _take(self, work: str | Claim | object) -> Claim | None:
+        """Turn a work item into a step this thread owns, or None."""
+        from pipeline_groups import engine
+
+        if isinstance(work, str):
+            return engine.claim_execution(work)
+        if work is not _FIRST_WAVE:
+            return work  # a Claim
+        # The run's first transaction dispatches and claims a step per lane; the
+        # others go to the pool. A lane does this, not the calling thread, so
+        # that Ctrl-C (which only the calling thread receives) cannot fall
+        # between the commit and the hand-over and leave claimed steps unowned.
+        claims = engine.start_inline(self.run_id, self.lanes)
+        if not claims:
+            return None
+        self.submit(claims[1:])
+        return claims[0]
 
     def _done(self) -> None:
         """Count a finished step; wake the calling thread only when none is left.
@@ -232,16 +250,12 @@ class InlineRunner:
 
     def drive(self) -> None:
         """Run the run to its end; re-raises KeyboardInterrupt once it is recorded."""
-        from pipeline_groups import engine
-
         with _runners_lock:
             _runners[self.run_id] = self
         clean = False
         try:
-            # Dispatch and claim the first steps, then start the pool: each thread
-            # finds a step in hand the moment it starts.
-            claims = self._guarded(lambda: engine.start_inline(self.run_id, self.lanes))
-            self.submit(claims or [])
+            # The first thread to start dispatches and claims the first wave.
+            self.submit([_FIRST_WAVE])
             self._start_threads(self.lanes)
             self._loop()
             clean = True
@@ -402,6 +416,10 @@ def _open_lane() -> None:
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA wal_autocheckpoint = 0")
+
+
+# The work item that starts a run: dispatch and claim its first steps.
+_FIRST_WAVE = object()
 
 
 class _Idle(Exception):
