@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, connection
@@ -139,19 +141,20 @@ class InlineRunner:
         self.run_id = run_id
         self.lanes = lanes
         self.on_transition = on_transition
-        # An execution id to claim, a step already claimed for this runner, the
-        # first wave to start, or None to stop.
-        self.work: queue.SimpleQueue[str | Claim | object | None] = queue.SimpleQueue()
+        # An execution id to claim, a step already claimed for this runner, or
+        # None to stop.
+        self.work: queue.SimpleQueue[str | Claim | None] = queue.SimpleQueue()
         self.events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.in_flight = 0
         self.threads: list[threading.Thread] = []
         self.interrupts = 0
+        self.deadline: float | None = None
         self.next_checkpoint = 0.0
 
     # Called from any thread.
 
-    def submit(self, executions: Sequence[str | Claim | object]) -> None:
+    def submit(self, executions: Sequence[str | Claim]) -> None:
         """Queue work for the pool: ids to claim, or claims to run."""
         with self.lock:
             self.in_flight += len(executions)
@@ -198,23 +201,13 @@ class InlineRunner:
         finally:
             connection.close()
 
-    def _take(self, work: str | Claim | object) -> Claim | None:
+    def _take(self, work: str | Claim) -> Claim | None:
         """Turn a work item into a step this thread owns, or None."""
         from pipeline_groups import engine
 
         if isinstance(work, str):
             return engine.claim_execution(work)
-        if work is not _FIRST_WAVE:
-            return work  # a Claim
-        # The run's first transaction dispatches and claims a step per lane; the
-        # others go to the pool. A lane does this, not the calling thread, so
-        # that Ctrl-C (which only the calling thread receives) cannot fall
-        # between the commit and the hand-over and leave claimed steps unowned.
-        claims = engine.start_inline(self.run_id, self.lanes)
-        if not claims:
-            return None
-        self.submit(claims[1:])
-        return claims[0]
+        return work
 
     def _done(self) -> None:
         """Count a finished step; wake the calling thread only when none is left.
@@ -254,9 +247,7 @@ class InlineRunner:
             _runners[self.run_id] = self
         clean = False
         try:
-            # The first thread to start dispatches and claims the first wave.
-            self.submit([_FIRST_WAVE])
-            self._start_threads(self.lanes)
+            self._guarded(self._start)
             self._loop()
             clean = True
         finally:
@@ -267,21 +258,39 @@ class InlineRunner:
         if self.interrupts:
             raise KeyboardInterrupt
 
+    def _start(self) -> None:
+        """Claim a step per lane in the run's first transaction, then start them.
+
+        Ctrl-C is held until the claims are queued and the threads run: falling
+        between the commit and the hand-over, it would leave claimed steps that
+        no thread runs and that a cancel, which only ends what waits, cannot end.
+        """
+        from pipeline_groups import engine
+
+        with _interrupts_held():
+            self.submit(engine.start_inline(self.run_id, self.lanes))
+            self._start_threads(self.lanes)
+
     def _loop(self) -> None:
-        deadline: float | None = None
-        while True:
-            timeout = IDLE_POLL_SECONDS
-            if deadline is not None:
-                timeout = max(0.0, min(timeout, deadline - time.time()))
-            try:
-                self._guarded(lambda wait=timeout: self._wait(wait))
-            except _Idle:
-                status, deadline_at = self._state()
-                if status in RUN_TERMINAL:
-                    return
-                deadline = deadline_at.timestamp() if deadline_at else None
-                self._guarded(self._advance_when_due)
-            self._checkpoint_when_due()
+        """Turn until the run ends; Ctrl-C anywhere in a turn cancels the run."""
+        while self._guarded(self._turn) is not True:
+            pass
+
+    def _turn(self) -> bool:
+        """Handle one event, or look at the run when idle; True once it ended."""
+        timeout = IDLE_POLL_SECONDS
+        if self.deadline is not None:
+            timeout = max(0.0, min(timeout, self.deadline - time.time()))
+        try:
+            self._wait(timeout)
+        except _Idle:
+            status, deadline_at = self._state()
+            if status in RUN_TERMINAL:
+                return True
+            self.deadline = deadline_at.timestamp() if deadline_at else None
+            self._advance_when_due()
+        self._checkpoint_when_due()
+        return False
 
     def _wait(self, timeout: float) -> None:
         """Handle one event, or raise _Idle when nothing runs (or time passed)."""
@@ -418,8 +427,25 @@ def _open_lane() -> None:
             cursor.execute("PRAGMA wal_autocheckpoint = 0")
 
 
-# The work item that starts a run: dispatch and claim its first steps.
-_FIRST_WAVE = object()
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, then deliver it as it would have been.
+
+    Only the main thread receives signals, and only there can a handler be set;
+    elsewhere there is nothing to hold.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: held.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        signal.raise_signal(signal.SIGINT)
 
 
 class _Idle(Exception):

@@ -4,7 +4,8 @@ The first wave is claimed in the run's first transaction, and a step that a
 finish dispatches is written running straight away for the finishing thread.
 Neither may drop a transition from an execution's timeline, nor let a step with
 a logical key past the key's check. On SQLite the lanes leave the log's
-checkpoints to the calling thread.
+checkpoints to the calling thread. Ctrl-C while the first wave is handed over
+still cancels the run.
 """
 
 from __future__ import annotations
@@ -242,3 +243,54 @@ class TestCheckpoints:
         # log, and each checkpoint moved all of it.
         assert any(frames > 0 for _, _, frames, _ in moved)
         assert all(done == frames for _, done, frames, _ in moved)
+
+
+class TestCtrlCWhileStarting:
+    """Ctrl-C between the first wave's commit and its hand-over to the lanes."""
+
+    def test_is_held_until_the_lanes_run_then_cancels_the_run(
+        self, make_group, monkeypatch
+    ):
+        import signal
+
+        from pipeline_groups import backends
+
+        claimed = engine.start_inline
+
+        def start_then_interrupt(run_id: str, lanes: int) -> list[engine.Claim]:
+            claims = claimed(run_id, lanes)
+            signal.raise_signal(signal.SIGINT)
+            return claims
+
+        monkeypatch.setattr(engine, "start_inline", start_then_interrupt)
+        name = make_group(
+            [(f"s{i}", "t.work", [], {"seconds": 0.2}) for i in range(4)],
+            execution="parallel",
+            max_concurrency=2,
+        )
+        run_id = _start(name)
+
+        # Claimed steps left without a thread would keep the run going for ever.
+        def too_long(number: int, frame: Any) -> None:
+            raise TimeoutError("the run did not end after Ctrl-C")
+
+        previous = signal.signal(signal.SIGALRM, too_long)
+        signal.alarm(20)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                backends.InlineRunner(run_id, lanes=2).drive()
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+
+        links = _links(run_id)
+        # The claimed steps ran to their end on their lanes; the rest were cancelled.
+        assert {links[f"s{i}"].execution.status for i in (0, 1)} == {
+            StepStatus.COMPLETED
+        }
+        assert {links[f"s{i}"].execution.status for i in (2, 3)} == {
+            StepStatus.CANCELLED
+        }
+        run = links["s0"].group_run
+        run.refresh_from_db()
+        assert run.status == "cancelled"
