@@ -20,7 +20,9 @@ logger = logging.getLogger(__name__)
 def run_step(execution_id: str) -> None:
     """Claim, run and finish one step attempt, then advance its run."""
     from pipeline_groups import engine
+    from pipeline_groups.backends import freeze_loaded_objects
 
+    freeze_loaded_objects()
     engine.execute_step(execution_id)
 
 

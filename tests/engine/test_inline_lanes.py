@@ -5,7 +5,8 @@ finish dispatches is written running straight away for the finishing thread.
 Neither may drop a transition from an execution's timeline, nor let a step with
 a logical key past the key's check. On SQLite the lanes leave the log's
 checkpoints to the calling thread. Ctrl-C while the first wave is handed over
-still cancels the run.
+still cancels the run, and the first run of a process sets aside what it loaded
+from the garbage collector.
 """
 
 from __future__ import annotations
@@ -294,3 +295,24 @@ class TestCtrlCWhileStarting:
         run = links["s0"].group_run
         run.refresh_from_db()
         assert run.status == "cancelled"
+
+
+class TestFreeze:
+    def test_the_first_run_of_a_process_sets_aside_what_it_loaded_once(
+        self, make_group, run_group, monkeypatch
+    ):
+        import gc
+
+        from pipeline_groups import backends
+
+        gc.unfreeze()
+        monkeypatch.setattr(backends, "_frozen_in", None)
+        name = make_group([("s0", "t.work", [], {})])
+
+        run_group(name)
+        frozen = gc.get_freeze_count()
+        made_since = [[] for _ in range(1_000)]
+        run_group(name)
+
+        assert frozen > 0
+        assert gc.get_freeze_count() < frozen + len(made_since)
