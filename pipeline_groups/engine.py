@@ -386,6 +386,8 @@ _EXECUTION_COLUMNS = (
     "error",
     "traceback",
 )
+# Where each column stands in a row of `_Writes.executions`.
+_COLUMN = {name: number for number, name in enumerate(_EXECUTION_COLUMNS)}
 _LINK_COLUMNS = (
     "group_run_id",
     "execution_id",
@@ -450,21 +452,17 @@ class _Writes:
         execution without a logical key qualifies, as a key is checked at claim.
         """
         for number, row in enumerate(self.executions):
-            if row[0] != execution_id:
+            if row[_COLUMN["id"]] != execution_id:
                 continue
-            if row[3] != QUEUED or row[6] is not None:
+            keyed = row[_COLUMN["logical_key"]] is not None
+            if keyed or row[_COLUMN["status"]] != QUEUED:
                 return False
-            db_now = self.db_now
-            self.executions[number] = (
-                *row[:3],
-                RUNNING,
-                *row[4:9],
-                db_now,
-                db_now,
-                row[11],
-                _WORKER_NAME,
-                *row[13:],
-            )
+            started = list(row)
+            started[_COLUMN["status"]] = RUNNING
+            started[_COLUMN["started_at"]] = self.db_now
+            started[_COLUMN["heartbeat_at"]] = self.db_now
+            started[_COLUMN["worker"]] = _WORKER_NAME
+            self.executions[number] = tuple(started)
             self.event(execution_id, EventKind.STARTED, _WORKER_NAME)
             return True
         return False
@@ -893,24 +891,13 @@ def start_inline(run_id: str, lanes: int) -> list[Claim]:
     dispatched but not claimed here (a logical key held elsewhere, more steps
     than lanes) goes to the runner as usual.
     """
-    claims: list[Claim] = []
     with _write_transaction():
         cursor = connection.cursor()
         run = _load_run(cursor, run_id)
         writes = _Writes(timezone.now())
         _advance(cursor, run, writes)
         inline = run.backend == Backend.INLINE
-        while inline and len(claims) < lanes:
-            claim = _start_dispatched(run, writes)
-            if claim is None:
-                break
-            claims.append(claim)
-        writes.flush(cursor)
-        while inline and len(claims) < lanes:
-            claim = _take_dispatched(cursor, writes)
-            if claim is None:
-                break
-            claims.append(claim)
+        claims = _own_dispatched(cursor, run, writes, lanes if inline else 0)
         _after_commit(run, writes)
 
     for claim in claims:
@@ -1082,8 +1069,11 @@ def _lock_logical_key(cursor: Any, execution_id: str) -> None:
     )
 
 
-def _claim(execution_id: str) -> Claim | None:
-    """Claim an execution, waiting while another execution holds its logical key."""
+def claim_execution(execution_id: str) -> Claim | None:
+    """Claim a queued execution for this thread; None when it is not to be had.
+
+    Waits while another execution holds its logical key.
+    """
     waited_since = time.monotonic()
     limit = float(getattr(settings, "SPINE_STEP_TIMEOUT_SECONDS", 3600))
     while True:
@@ -1172,7 +1162,6 @@ def _finish(
     """
     now = timezone.now()
     duration = (now - claim.started_at).total_seconds()
-    following = None
     with _write_transaction():
         cursor = connection.cursor()
         run = _load_run(cursor, claim.run_id) if claim.run_id else None
@@ -1188,19 +1177,42 @@ def _finish(
                 )
             _advance(cursor, run, writes)
         take_next = take_next and run is not None and run.backend == Backend.INLINE
-        if take_next:
-            following = _start_dispatched(run, writes)
-        writes.flush(cursor)
-        if take_next and following is None:
-            following = _take_dispatched(cursor, writes)
+        owned = _own_dispatched(cursor, run, writes, 1 if take_next else 0)
         _after_commit(run, writes)
 
+    following = owned[0] if owned else None
     if following is not None:
         _report_claim(following)
     if claim.logical_key:
         transaction.on_commit(lambda: wake_key_waiters(claim.logical_key, claim.run_id))
     status = outcome.status if ended else _current_status(claim.execution_id)
     return status, following
+
+
+def _own_dispatched(
+    cursor: Any, run: _RunState | None, writes: _Writes, count: int
+) -> list[Claim]:
+    """Flush the writes, owning up to `count` of the steps they dispatch.
+
+    For the inline runner's threads: steps without a key are written running as
+    they are flushed; the rest are claimed (with the key's check) once written.
+    What is not owned stays in `writes.dispatched` for the backend.
+    """
+    claims: list[Claim] = []
+    while run is not None and len(claims) < count:
+        claim = _start_dispatched(run, writes)
+        if claim is None:
+            break
+        claims.append(claim)
+    writes.flush(cursor)
+    for execution_id in list(writes.dispatched):
+        if len(claims) >= count:
+            break
+        claim = _claim_row(cursor, execution_id, timezone.now())
+        if claim is not None:
+            writes.dispatched.remove(execution_id)
+            claims.append(claim)
+    return claims
 
 
 def _start_dispatched(run: _RunState, writes: _Writes) -> Claim | None:
@@ -1233,16 +1245,6 @@ def _start_dispatched(run: _RunState, writes: _Writes) -> Claim | None:
             deadline_at=run.deadline_at,
             cancel_requested=run.cancel_requested_at is not None,
         )
-    return None
-
-
-def _take_dispatched(cursor: Any, writes: _Writes) -> Claim | None:
-    """Claim one execution this transaction dispatched, so the caller runs it."""
-    for execution_id in writes.dispatched:
-        following = _claim_row(cursor, execution_id, timezone.now())
-        if following is not None:
-            writes.dispatched.remove(execution_id)
-            return following
     return None
 
 
@@ -1328,7 +1330,7 @@ def execute_step(execution_id: str) -> str | None:
     Returns the execution's final status, or None when it was not claimed (another
     worker has it, or it is no longer queued): a duplicate task is a no-op.
     """
-    claim = _claim(execution_id)
+    claim = claim_execution(execution_id)
     if claim is None:
         return None
     outcome = _run_body(claim)
@@ -1343,11 +1345,6 @@ def run_status(run_id: str) -> tuple[str, datetime | None] | None:
         )
         row = cursor.fetchone()
     return None if row is None else (row[0], _parse_time(row[1]))
-
-
-def claim_execution(execution_id: str) -> Claim | None:
-    """Claim a queued execution for this thread (None when it is not to be had)."""
-    return _claim(execution_id)
 
 
 def run_claimed(claim: Claim, *, take_next: bool = False) -> Claim | None:
