@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
 
 
+def data_lines(path: Path) -> int:
+    """How many rows a data file holds below its header."""
+    return len(path.read_text().splitlines()) - 1
+
+
 @pytest.fixture
 def ctx() -> ExecutionContext:
     """Return the context a pipeline gets, for calling it directly."""

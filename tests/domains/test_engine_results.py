@@ -23,7 +23,7 @@ from pipeline_groups.models import (
     RunStatus,
     TriggerSource,
 )
-from tests.domains.conftest import FIXTURES, ROOT
+from tests.domains.conftest import FIXTURES, ROOT, data_lines
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -173,8 +173,5 @@ class TestGroupRuns:
         tiers = set(FinraOtcRaw.objects.values_list("tier", flat=True))
         assert tiers == {"NMS_TIER_1", "NMS_TIER_2", "OTCE"}
         otc = fixture_data / "finra" / "otc"
-        expected = sum(
-            len((otc / tier / "2025-12-20.psv").read_text().splitlines()) - 1
-            for tier in tiers
-        )
+        expected = sum(data_lines(otc / tier / "2025-12-20.psv") for tier in tiers)
         assert FinraOtcRaw.objects.count() == expected

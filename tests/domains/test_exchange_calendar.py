@@ -13,6 +13,7 @@ from domains.models import DailyPrice, Exchange, ExchangeCalendarDay
 from domains.reference import exchange_calendar
 from pipeline_groups import ExecutionContext
 from pipeline_groups.exceptions import InputDataError, MissingInputError
+from tests.domains.conftest import data_lines
 from tests.factories import ExchangeCalendarDayFactory
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +58,7 @@ class TestSync:
             "trading_days": 501,
         }
         calendar_file = fixture_data / "reference" / "calendars" / "XNYS.csv"
-        assert len(calendar_file.read_text().splitlines()) - 1 == 26
+        assert data_lines(calendar_file) == 26
         assert ExchangeCalendarDay.objects.count() == 730
         trading = ExchangeCalendarDay.objects.filter(is_trading_day=True)
         assert trading.filter(date__year=2025).count() == 250

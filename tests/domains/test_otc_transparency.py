@@ -26,6 +26,7 @@ from domains.models import (
 )
 from pipeline_groups import ExecutionContext
 from pipeline_groups.exceptions import InputDataError, MissingInputError
+from tests.domains.conftest import data_lines
 from tests.factories import (
     DatasetLoadFactory,
     FinraOtcSymbolWeeklyFactory,
@@ -95,10 +96,6 @@ def summary(
     if extra:
         out.append(extra)
     return "\n".join(out) + "\n"
-
-
-def data_lines(path: Path) -> int:
-    return len(path.read_text().splitlines()) - 1
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from domains.market_data import prices
 from domains.models import DailyPrice
 from pipeline_groups import ExecutionContext
 from pipeline_groups.exceptions import InputDataError, MissingInputError
+from tests.domains.conftest import data_lines
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +57,7 @@ class TestIngestPrices:
         }
         folder = fixture_data / "market_data" / "prices"
         for symbol in ("AAPL", "MSFT"):
-            lines = len((folder / f"{symbol}.csv").read_text().splitlines()) - 1
+            lines = data_lines(folder / f"{symbol}.csv")
             assert DailyPrice.objects.filter(symbol=symbol).count() == lines == 70
 
     def test_bars_are_stored_exactly_as_written(
