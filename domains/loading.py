@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Model
 from django.utils import timezone
 
 from domains.models import DatasetLoad
@@ -196,6 +197,11 @@ def required_text(text: str) -> str:
     if not text:
         raise ValueError("must not be empty")
     return text
+
+
+def text_for(model: type[Model], field: str) -> Callable[[str], str]:
+    """Return a parser of text that fits a model's character field."""
+    return text_up_to(model._meta.get_field(field).max_length)
 
 
 def text_up_to(limit: int) -> Callable[[str], str]:

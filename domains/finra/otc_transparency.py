@@ -65,16 +65,12 @@ HEADER = (
 OPTIONAL_COLUMNS = ("weekStartDate",)
 
 
-def _limit(field: str) -> int:
-    return FinraOtcRaw._meta.get_field(field).max_length
-
-
 FIELD_PARSERS = {
-    "tierDescription": loading.text_up_to(_limit("tier_description")),
-    "issueSymbolIdentifier": loading.text_up_to(_limit("symbol")),
-    "issueName": loading.text_up_to(_limit("issue_name")),
-    "marketParticipantName": loading.text_up_to(_limit("participant_name")),
-    "MPID": loading.text_up_to(_limit("mpid")),
+    "tierDescription": loading.text_for(FinraOtcRaw, "tier_description"),
+    "issueSymbolIdentifier": loading.text_for(FinraOtcRaw, "symbol"),
+    "issueName": loading.text_for(FinraOtcRaw, "issue_name"),
+    "marketParticipantName": loading.text_for(FinraOtcRaw, "participant_name"),
+    "MPID": loading.text_for(FinraOtcRaw, "mpid"),
     "totalWeeklyShareQuantity": loading.non_negative_int,
     "totalWeeklyTradeCount": loading.non_negative_int,
     "lastUpdateDate": loading.iso_date,
@@ -126,9 +122,8 @@ def parse_week_file(
         path, content, HEADER, "|", quoted=False, optional=OPTIONAL_COLUMNS
     )
     for line, fields in lines:
-        parsers = {name: FIELD_PARSERS[name] for name in fields}
-        values = {"weekStartDate": week_start}
-        values |= loading.parse_fields(path, line, fields, parsers)
+        fields.setdefault("weekStartDate", week_start.isoformat())
+        values = loading.parse_fields(path, line, fields, FIELD_PARSERS)
         if values["tierDescription"] != TIERS[tier]:
             raise InputDataError(
                 path,

@@ -39,10 +39,6 @@ def _zone(text: str) -> str:
     return text
 
 
-def _limit(model: type[Exchange | ExchangeCalendarDay], field: str) -> int:
-    return model._meta.get_field(field).max_length
-
-
 def read_exchange(mic: str) -> tuple[Exchange, bytes]:
     """Return the exchange's row from exchanges.csv, and the file's bytes."""
     path = loading.data_path("reference", "exchanges.csv")
@@ -57,7 +53,7 @@ def read_exchange(mic: str) -> tuple[Exchange, bytes]:
             line,
             fields,
             {
-                "name": loading.text_up_to(_limit(Exchange, "name")),
+                "name": loading.text_for(Exchange, "name"),
                 "timezone": _zone,
                 "open_time": _time,
                 "close_time": _time,
@@ -80,7 +76,7 @@ def read_special_days(path: Any, content: bytes) -> dict[dt.date, dict[str, Any]
             fields,
             {
                 "date": loading.iso_date,
-                "name": loading.text_up_to(_limit(ExchangeCalendarDay, "name")),
+                "name": loading.text_for(ExchangeCalendarDay, "name"),
             },
         )
         if fields["kind"] not in KINDS:
