@@ -474,13 +474,6 @@ class GroupViewSet(
                 code="invalid_document",
                 errors=[{"path": "", "message": "expected a mapping", "line": None}],
             )
-        if contains_nul(group.to_document()):
-            raise ApiError(
-                "The group document may not contain NUL characters",
-                status_code=status.HTTP_400_BAD_REQUEST,
-                code="invalid_document",
-                errors=[{"path": "", "message": "NUL character", "line": None}],
-            )
         problems = PlanResolver().problems(group)
         if problems:
             raise plan_problems_error(group, problems, lines)
