@@ -55,14 +55,11 @@ class Command(BaseCommand):
             )
 
     def _report(self, execution: Execution) -> None:
-        duration = execution.duration_seconds or 0.0
-        if execution.status == ExecutionStatus.COMPLETED:
-            status = self.style.SUCCESS(execution.status)
-        else:
-            status = self.style.ERROR(execution.status)
+        duration = runner.format_duration(execution.duration_seconds or 0.0)
+        status = runner.status_style(self, execution.status)(execution.status)
         self.stdout.write(
             f"Execution {execution.id} of {execution.pipeline_name} {status} "
-            f"in {duration:.2f}s"
+            f"in {duration}"
         )
         if execution.result is not None:
             result = json.dumps(execution.result, sort_keys=True, ensure_ascii=False)
