@@ -60,6 +60,9 @@ def _database_from_url(url: str) -> dict:
             "use sqlite:///path/to/db.sqlite3 or postgres://user@host:port/name"
         )
 
+    # A worker keeps its connection between tasks instead of reopening it (on
+    # SQLite, the file and its PRAGMAs) for every step.
+    config.setdefault("CONN_MAX_AGE", 60)
     if engine == "django.db.backends.sqlite3":
         # IMMEDIATE transactions serialise writers up front instead of failing
         # with "database is locked" when two workers upgrade a read lock at once.
@@ -68,11 +71,7 @@ def _database_from_url(url: str) -> dict:
             "timeout": 20,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
-        # A worker keeps its connection between tasks instead of reopening the
-        # file and replaying the PRAGMAs for every step.
-        config.setdefault("CONN_MAX_AGE", 60)
     else:
-        config.setdefault("CONN_MAX_AGE", 60)
         config.setdefault("CONN_HEALTH_CHECKS", True)
     return config
 
