@@ -43,7 +43,7 @@ from pipeline_groups.models import (
     GroupVersion,
     TriggerSource,
 )
-from pipeline_groups.planner import PlanResolver, problems_as_issues
+from pipeline_groups.planner import PlanResolver, check_group_text, problems_as_issues
 from pipeline_groups.spec import PipelineGroup
 from pipeline_groups.views import RUN_PERMISSION, Badge, first_line, format_duration
 from pipeline_groups.yaml_spec import dump_group_yaml, load_group_yaml_with_lines
@@ -286,10 +286,10 @@ class GroupDefinitionForm(forms.ModelForm):
         text = self.cleaned_data["yaml"]
         try:
             group, lines = load_group_yaml_with_lines(text, source="yaml")
-        except GroupSpecError as error:
-            raise forms.ValidationError(
-                [str(issue) for issue in error.issues]
-            ) from None
+        except GroupSpecError:
+            # The steps the schema refused are still checked against the registry.
+            issues = check_group_text(text, source="yaml")[1]
+            raise forms.ValidationError([str(issue) for issue in issues]) from None
 
         adding = self.instance._state.adding
         name_line = lines.get("metadata.name")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from html import unescape
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,6 +117,26 @@ def change_url(definition: GroupDefinition) -> str:
     return reverse("admin:pipeline_groups_groupdefinition_change", args=[definition.pk])
 
 
+def _admin_and_validate(
+    admin_client: Any, broken: dict[str, Any], tmp_path: Path
+) -> tuple[list[str], list[str]]:
+    """Post a document to the add form; return its messages and `groups validate`'s.
+
+    The file's name in validate's messages is replaced by the form's source.
+    """
+    text = as_yaml(broken)
+    path = tmp_path / "weekly.yaml"
+    path.write_text(text)
+    source = storage.display_path(path)
+    expected = [str(issue).replace(source, "yaml", 1) for issue in validate_file(path)]
+
+    html = admin_client.post(ADD_URL, {"yaml": text}).content.decode()
+
+    errors = re.search(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', html, re.S)
+    messages = [unescape(item) for item in re.findall(r"<li>(.*?)</li>", errors[1])]
+    return messages, expected
+
+
 class TestGroupYamlEditing:
     def test_adding_a_group_from_yaml_stores_version_one(self, admin_client):
         response = admin_client.post(ADD_URL, {"yaml": as_yaml(document())})
@@ -199,22 +220,23 @@ class TestGroupYamlEditing:
             broken["spec"]["pipelines"][1]["params"] = {"wek_ending": "2026-01-02"}
         else:
             broken["spec"]["pipelines"][1]["depends_on"] = ["nowhere"]
-        text = as_yaml(broken)
-        path = tmp_path / "weekly.yaml"
-        path.write_text(text)
-        source = storage.display_path(path)
-        expected = [
-            str(issue).replace(source, "yaml", 1) for issue in validate_file(path)
-        ]
 
-        html = admin_client.post(ADD_URL, {"yaml": text}).content.decode()
+        messages, expected = _admin_and_validate(admin_client, broken, tmp_path)
 
-        errors = re.search(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', html, re.S)
-        messages = [unescape(item) for item in re.findall(r"<li>(.*?)</li>", errors[1])]
         assert len(expected) == 1
         assert messages == expected
         assert re.match(r"yaml:\d+: spec\.pipelines\[1\]\.", messages[0])
         assert not GroupDefinition.objects.filter(name="admin.weekly").exists()
+
+    def test_a_schema_error_does_not_hide_a_step_problem(self, admin_client, tmp_path):
+        broken = document()
+        broken["spec"]["policy"] = {"execution": "paralel"}
+        broken["spec"]["pipelines"][1]["pipeline"] = "pages_test.admin_stpe"
+
+        messages, expected = _admin_and_validate(admin_client, broken, tmp_path)
+
+        assert len(expected) == 2
+        assert messages == expected
 
     def test_unregistered_pipeline_is_refused(self, admin_client):
         broken = document()
