@@ -32,6 +32,14 @@ def _groups(*args: str) -> str:
     return out.getvalue()
 
 
+def _validate_failing(folder: Path, match: str | None = None) -> str:
+    """Run `groups validate` on a folder that has problems; return what it printed."""
+    out = StringIO()
+    with pytest.raises(CommandError, match=match):
+        call_command("groups", "validate", str(folder), stdout=out)
+    return out.getvalue()
+
+
 @pytest.fixture
 def stored() -> PipelineGroup:
     group = load_group_yaml(VALID_YAML)
@@ -129,12 +137,10 @@ class TestValidate:
             .replace("depends_on: [ingest]", "depends_on: [normalize]")
         )
         (tmp_path / "bad.yaml").write_text(text)
-        out = StringIO()
 
-        with pytest.raises(CommandError, match="^1 of 1 files have problems$"):
-            call_command("groups", "validate", str(tmp_path), stdout=out)
+        output = _validate_failing(tmp_path, match="^1 of 1 files have problems$")
 
-        lines = [line.strip() for line in out.getvalue().splitlines()[1:]]
+        lines = [line.strip() for line in output.splitlines()[1:]]
         source = storage.display_path(tmp_path / "bad.yaml")
         assert lines == [
             f"{source}:15: spec.pipelines[0].pipeline: pipeline 't.ingset' is not "
@@ -152,12 +158,10 @@ class TestValidate:
             .replace("execution: parallel", "execution: paralel")
         )
         (tmp_path / "bad.yaml").write_text(text)
-        out = StringIO()
 
-        with pytest.raises(CommandError):
-            call_command("groups", "validate", str(tmp_path), stdout=out)
+        output = _validate_failing(tmp_path)
 
-        lines = [line.strip() for line in out.getvalue().splitlines()[1:]]
+        lines = [line.strip() for line in output.splitlines()[1:]]
         source = storage.display_path(tmp_path / "bad.yaml")
         assert lines == [
             f"{source}:15: spec.pipelines[0].pipeline: pipeline 't.ingset' is not "
@@ -172,39 +176,33 @@ class TestValidate:
             "      pipeline: t.ingest\n      depends_on: [normalize]\n",
         ).replace("on_failure: continue", "on_failure: retry")
         (tmp_path / "bad.yaml").write_text(text)
-        out = StringIO()
 
-        with pytest.raises(CommandError):
-            call_command("groups", "validate", str(tmp_path), stdout=out)
+        output = _validate_failing(tmp_path)
 
         assert (
             ":16: spec.pipelines[0].depends_on: dependency cycle ingest -> "
             "normalize -> ingest"
-        ) in out.getvalue()
-        assert ":25: spec.policy.on_failure: Input should be" in out.getvalue()
+        ) in output
+        assert ":25: spec.policy.on_failure: Input should be" in output
 
     def test_a_file_too_big_is_refused_unread(self, tmp_path: Path) -> None:
         with (tmp_path / "huge.yaml").open("wb") as handle:
             handle.truncate(1024**3)
-        out = StringIO()
 
-        with pytest.raises(CommandError):
-            call_command("groups", "validate", str(tmp_path), stdout=out)
+        output = _validate_failing(tmp_path)
 
-        assert "file is over 1048576 bytes (1 MiB)" in out.getvalue()
+        assert "file is over 1048576 bytes (1 MiB)" in output
 
     def test_step_param_the_pipeline_does_not_take(self, tmp_path: Path) -> None:
         text = VALID_YAML.replace("source_type: api", "source_typ: api")
         (tmp_path / "bad.yaml").write_text(text)
-        out = StringIO()
 
-        with pytest.raises(CommandError):
-            call_command("groups", "validate", str(tmp_path), stdout=out)
+        output = _validate_failing(tmp_path)
 
         assert (
             ":17: spec.pipelines[0].params.source_typ: pipeline 't.ingest': step "
             "params not accepted by the pipeline: source_typ"
-        ) in out.getvalue()
+        ) in output
 
 
 class TestSchema:
