@@ -53,9 +53,7 @@ import atexit
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -71,6 +69,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from pipeline_groups.registry import register_pipeline  # noqa: E402
+from tests.workers.cluster import Cluster, ClusterNotReady  # noqa: E402
 
 PIPELINE = "bench.step"
 # The module the workers import to register PIPELINE (SPINE_PIPELINE_MODULES).
@@ -241,23 +240,6 @@ def _body_seconds(run_id: str) -> float:
 # Worker processes.
 
 
-def _session_pids(session_id: int) -> list[int]:
-    """Every live process of a session: a cluster's main process and all it began."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # Fields after the parenthesised command: state ppid pgrp session ...
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[3]) == session_id:
-            pids.append(int(entry))
-    return pids
-
-
 def _cpu_seconds(pids: list[int]) -> float:
     """User plus system CPU time of these processes, from /proc."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -271,86 +253,34 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
-class Cluster:
-    """One `manage.py qcluster` in its own session, sharing this database and queue.
-
-    Stopped by SIGTERM to its main process only (a signal to the whole group hangs
-    it, DESIGN.md section 7); whatever is left after that is killed by session id.
-    """
-
-    def __init__(self, workers: int, profile: str) -> None:
-        self.workers = workers
-        self.log_path = Path(tempfile.mkstemp(prefix="spine-bench-qcluster-")[1])
-        env = dict(os.environ)
-        env.update(
-            {
-                "SPINE_PIPELINE_MODULES": PIPELINE_MODULE,
-                "SPINE_WORKERS": str(workers),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        if profile:
-            env[PROFILE_VARIABLE] = profile
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster", "--skip-checks"],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def pids(self) -> list[int]:
-        """Return the main process and every process it started, orphans included."""
-        return _session_pids(self.process.pid)
-
-    def log(self) -> str:
-        """Return the end of what the cluster wrote, to explain a failure."""
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Wait until main, sentinel, monitor, pusher and every worker exist."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"qcluster exited early:\n{self.log()}")
-            if len(self.pids()) >= self.workers + 4:
-                return
-            time.sleep(0.05)
-        raise SystemExit(f"qcluster not ready after {timeout} s:\n{self.log()}")
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM the main process, wait, then SIGKILL whatever is left."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-        deadline = time.monotonic() + 5
-        while self.pids() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        for pid in self.pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if self.process.poll() is None:
-            self.process.wait(10)
-        self._log.close()
-        self.log_path.unlink(missing_ok=True)
-
-
 @contextmanager
 def start_workers(workers: int, profile: str) -> Iterator[Cluster]:
-    """Start a qcluster for the django_q backend, stop it and its queue afterwards."""
-    cluster = Cluster(workers, profile)
+    """Start a qcluster for the django_q backend, stop it and its queue afterwards.
+
+    It shares this process's database and queue, and loads this module to find
+    PIPELINE; it is started and stopped as the worker tests do.
+    """
+    env = dict(os.environ)
+    env.update(
+        {
+            "SPINE_PIPELINE_MODULES": PIPELINE_MODULE,
+            "SPINE_WORKERS": str(workers),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if profile:
+        env[PROFILE_VARIABLE] = profile
+    log_path = Path(tempfile.mkstemp(prefix="spine-bench-qcluster-")[1])
+    cluster = Cluster(env, log_path, workers)
     try:
-        cluster.wait_ready()
+        try:
+            cluster.wait_ready(timeout=60)
+        except ClusterNotReady as error:
+            raise SystemExit(str(error)) from None
         yield cluster
     finally:
         cluster.stop()
+        log_path.unlink(missing_ok=True)
         _delete_queue()
 
 

@@ -6,17 +6,14 @@ worker is another process, so these tests commit for real (`transaction=True`)
 and, on SQLite, get a file database instead of pytest-django's in-memory one
 (tests/conftest.py).
 
-A cluster is signalled through its main process only (SIGTERM to the whole group
-hangs it); each one runs in its own session, so teardown can find and kill every
-process it left behind, orphans included, by session id.
+Each cluster is a `tests.workers.cluster.Cluster`, signalled through its main
+process only and killed with its orphans by session id at teardown.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,9 +33,8 @@ from pipeline_groups.models import (
     GroupRunExecution,
 )
 from tests.workers import pipelines
+from tests.workers.cluster import Cluster, ClusterNotReady
 from tests.workers.pipelines import RECORD_VARIABLE, read_records
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # Short intervals, so a lost worker is noticed in seconds, not minutes.
 FAST_SETTINGS = {
@@ -107,95 +103,6 @@ def worker_backend(
         redis.Redis.from_url(redis_url).delete(f"django_q:{name}:q")
 
 
-def _session_pids(session_id: int) -> list[int]:
-    """Every live process whose session is `session_id` (a cluster and its orphans)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # Fields after the parenthesised command: state ppid pgrp session ...
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[3]) == session_id:
-            pids.append(int(entry))
-    return pids
-
-
-class Cluster:
-    """One `manage.py qcluster` process tree run by a test."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int) -> None:
-        self.workers = workers
-        self.log_path = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster", "--skip-checks"],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        """The main process, the only one a test may signal to stop the cluster."""
-        return self.process.pid
-
-    def pids(self) -> list[int]:
-        """Return the main process and all it started, orphans included."""
-        return _session_pids(self.process.pid)
-
-    def log(self) -> str:
-        """Return what the cluster wrote so far, to explain a failure."""
-        return self.log_path.read_text(errors="replace")[-6000:]
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        """Wait until main, sentinel, monitor, pusher and every worker exist."""
-        expected = self.workers + 4
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"qcluster exited early:\n{self.log()}")
-            if len(self.pids()) >= expected:
-                # Let the pusher open its broker connection.
-                time.sleep(0.3)
-                return
-            time.sleep(0.05)
-        pytest.fail(f"qcluster not ready after {timeout}s:\n{self.log()}")
-
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
-        """Signal the main process and wait for the whole tree to end."""
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            code = None
-        deadline = time.monotonic() + 5
-        while self.pids() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.kill()
-        return code
-
-    def kill(self) -> None:
-        """SIGKILL every process of the cluster, main and orphans alike."""
-        for pid in self.pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if self.process.poll() is None:
-            self.process.wait(10)
-        deadline = time.monotonic() + 5
-        while self.pids() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        self._log.close()
-
-
 class Workers:
     """Start clusters for one test, and stop every one of them afterwards."""
 
@@ -230,7 +137,10 @@ class Workers:
         log_path = self.tmp_path / f"qcluster-{len(self.clusters)}.log"
         cluster = Cluster(self.environment(workers, overrides), log_path, workers)
         self.clusters.append(cluster)
-        cluster.wait_ready()
+        try:
+            cluster.wait_ready()
+        except ClusterNotReady as error:
+            pytest.fail(str(error))
         return cluster
 
     def records(self) -> list[dict[str, Any]]:

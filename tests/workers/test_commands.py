@@ -22,8 +22,8 @@ from pipeline_groups.models import (
     RunStatus,
     StepStatus,
 )
+from tests.workers.cluster import ROOT
 from tests.workers.conftest import (
-    ROOT,
     Workers,
     make_group,
     sleep,

@@ -16,7 +16,8 @@ from pipeline_groups import tasks
 from pipeline_groups.cli.schedules import SCHEDULED_RUN_FUNC
 from pipeline_groups.exceptions import GroupNotFoundError
 from pipeline_groups.models import Backend, GroupRun, RunStatus, TriggerSource
-from tests.workers.conftest import ROOT, make_group
+from tests.workers.cluster import ROOT
+from tests.workers.conftest import make_group
 
 pytestmark = pytest.mark.django_db
 
