@@ -17,6 +17,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from domains.finra import otc_transparency as otc
 from domains.models import (
     DailyPrice,
     DatasetLoad,
@@ -290,7 +291,10 @@ class DatasetLoadFactory(factory.django.DjangoModelFactory):
         model = DatasetLoad
 
     dataset = "finra_otc_symbol_weekly"
-    partition = factory.Sequence(lambda n: f"NMS_TIER_1:2025-{n % 12 + 1:02d}-06")
+    # Saturdays a week apart from 2000, far from the sample weeks: never repeats.
+    partition = factory.Sequence(
+        lambda n: f"NMS_TIER_1:{dt.date(2000, 1, 1) + dt.timedelta(weeks=n)}"
+    )
     fingerprint = factory.Sequence(lambda n: f"{n:064x}")
     source = "finra_otc_weekly"
     rows_read = 1
@@ -337,7 +341,7 @@ class FinraOtcWeeklyFactory(factory.django.DjangoModelFactory):
     share_quantity = 1_000
     trade_count = 10
     average_trade_size = factory.LazyAttribute(
-        lambda row: round(row.share_quantity / max(row.trade_count, 1), 2)
+        lambda row: otc.average_trade_size(row.share_quantity, row.trade_count)
     )
 
 
@@ -355,7 +359,7 @@ class FinraOtcSymbolWeeklyFactory(factory.django.DjangoModelFactory):
     trade_count = 10
     participant_count = 1
     average_trade_size = factory.LazyAttribute(
-        lambda row: round(row.share_quantity / max(row.trade_count, 1), 2)
+        lambda row: otc.average_trade_size(row.share_quantity, row.trade_count)
     )
 
 

@@ -95,6 +95,11 @@ def _tier(value: Any) -> str:
     return tier
 
 
+def average_trade_size(shares: int, trades: int) -> float:
+    """Shares per trade to the cent, as FINRA publishes it (0 trades counts as 1)."""
+    return round(shares / max(trades, 1), 2)
+
+
 def _partition(tier: str, week_ending: dt.date) -> str:
     return f"{tier}:{week_ending.isoformat()}"
 
@@ -244,7 +249,7 @@ def _normalized(raw_rows: list[FinraOtcRaw]) -> tuple[list[FinraOtcWeekly], int]
             row.trade_count += raw.trade_count
 
     for row in merged.values():
-        row.average_trade_size = round(row.share_quantity / max(row.trade_count, 1), 2)
+        row.average_trade_size = average_trade_size(row.share_quantity, row.trade_count)
     return list(merged.values()), dropped
 
 
@@ -328,7 +333,7 @@ def aggregate_week(
             share_quantity=total["shares"],
             trade_count=total["trades"],
             participant_count=total["participants"],
-            average_trade_size=round(total["shares"] / max(total["trades"], 1), 2),
+            average_trade_size=average_trade_size(total["shares"], total["trades"]),
         )
         for total in totals.order_by("symbol")
     ]
