@@ -163,6 +163,13 @@ def save_group(
     can be built with any values) raises `GroupSpecError` and stores nothing.
     """
     validate_document(group.to_document(), source=f"group {group.name}")
+    return _save_checked(group, source, source_path, created_by)
+
+
+def _save_checked(
+    group: PipelineGroup, source: GroupSource, source_path: str, created_by: str
+) -> tuple[GroupDefinition, SaveStatus]:
+    """Store a group whose document was validated already (import, mirror)."""
     with transaction.atomic():
         definition = (
             GroupDefinition.objects.select_for_update().filter(name=group.name).first()
@@ -371,7 +378,7 @@ def _mirror_python(group: PipelineGroup, dry_run: bool) -> FileResult:
     if dry_run:
         status, version = compare_group(group)
         return FileResult("", status, group.name, version)
-    definition, saved = save_group(group, source=GroupSource.PYTHON)
+    definition, saved = _save_checked(group, GroupSource.PYTHON, "", "")
     return FileResult("", saved, group.name, definition.version)
 
 
@@ -397,9 +404,7 @@ def _import_file(
     if dry_run:
         status, version = compare_group(group)
         return FileResult(shown, status, group.name, version)
-    definition, status = save_group(
-        group, source=GroupSource.FILE, source_path=shown, created_by=created_by
-    )
+    definition, status = _save_checked(group, GroupSource.FILE, shown, created_by)
     return FileResult(shown, status, group.name, definition.version)
 
 
