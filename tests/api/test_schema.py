@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from io import StringIO
@@ -15,6 +16,7 @@ from rest_framework.test import APIClient
 
 from pipeline_groups.models import GroupDefinition
 from tests.api.conftest import ROUTES, call_route
+from tests.api.rfc import ENUM_FIELDS, MODELS
 from tests.factories import (
     DeadLetterFactory,
     ExecutionFactory,
@@ -88,45 +90,21 @@ CONFLICTS = {
     ("post", "/api/dead-letters/{id}/replay/"),
 }
 
-# RFC 3.5.3, field by field: (OpenAPI kind, nullable). Detail models repeat the
-# fields of the summaries they extend.
-_SUMMARY = {
-    "name": ("string", False),
-    "domain": ("string", False),
-    "version": ("integer", False),
-    "description": ("string", True),
-    "step_count": ("integer", False),
-    "is_active": ("boolean", False),
+# The OpenAPI kind of each Python type of the RFC tables.
+_KINDS = {
+    str: "string",
+    int: "integer",
+    bool: "boolean",
+    float: "number",
+    dict: "object",
+    list: "array",
+    dt.datetime: "date-time",
 }
-_RUN_SUMMARY = {
-    "id": ("string", False),
-    "group_name": ("string", False),
-    "status": ("enum", False),
-    "trigger_source": ("enum", False),
-    "started_at": ("date-time", True),
-    "completed_at": ("date-time", True),
-    "duration_seconds": ("number", True),
-}
+# (model, field): (OpenAPI kind, nullable), RFC 3.5.3 field by field.
 RFC_TYPES = {
-    **{("GroupSummary", field): kind for field, kind in _SUMMARY.items()},
-    **{("GroupDetail", field): kind for field, kind in _SUMMARY.items()},
-    ("GroupDetail", "spec"): ("object", False),
-    ("GroupDetail", "created_at"): ("date-time", False),
-    ("GroupDetail", "updated_at"): ("date-time", False),
-    **{("GroupRunSummary", field): kind for field, kind in _RUN_SUMMARY.items()},
-    **{("GroupRunDetail", field): kind for field, kind in _RUN_SUMMARY.items()},
-    ("GroupRunDetail", "group_version"): ("integer", False),
-    ("GroupRunDetail", "params"): ("object", False),
-    ("GroupRunDetail", "batch_id"): ("string", False),
-    ("GroupRunDetail", "steps"): ("array", False),
-    ("GroupRunDetail", "error"): ("string", True),
-    ("StepStatus", "step_name"): ("string", False),
-    ("StepStatus", "pipeline_name"): ("string", False),
-    ("StepStatus", "execution_id"): ("string", True),
-    ("StepStatus", "status"): ("enum", False),
-    ("StepStatus", "started_at"): ("date-time", True),
-    ("StepStatus", "completed_at"): ("date-time", True),
-    ("StepStatus", "error"): ("string", True),
+    (model, field): ("enum" if field in ENUM_FIELDS else _KINDS[kind], nullable)
+    for model, fields in MODELS.items()
+    for field, (kind, nullable) in fields.items()
 }
 
 

@@ -18,48 +18,14 @@ from rest_framework.test import APIClient
 from pipeline_groups import engine
 from pipeline_groups.models import GroupRun, RunStatus, StepStatus, TriggerSource
 from tests.api.conftest import FINRA_RUN_PARAMS
+from tests.api.rfc import (
+    GROUP_DETAIL,
+    GROUP_SUMMARY,
+    RUN_DETAIL,
+    RUN_SUMMARY,
+    STEP_STATUS,
+)
 
-# field: (type, nullable), as RFC 3.5.3 declares them.
-GROUP_SUMMARY = {
-    "name": (str, False),
-    "domain": (str, False),
-    "version": (int, False),
-    "description": (str, True),
-    "step_count": (int, False),
-    "is_active": (bool, False),
-}
-GROUP_DETAIL = {
-    **GROUP_SUMMARY,
-    "spec": (dict, False),
-    "created_at": (dt.datetime, False),
-    "updated_at": (dt.datetime, False),
-}
-RUN_SUMMARY = {
-    "id": (str, False),
-    "group_name": (str, False),
-    "status": (str, False),
-    "trigger_source": (str, False),
-    "started_at": (dt.datetime, True),
-    "completed_at": (dt.datetime, True),
-    "duration_seconds": (float, True),
-}
-RUN_DETAIL = {
-    **RUN_SUMMARY,
-    "group_version": (int, False),
-    "params": (dict, False),
-    "batch_id": (str, False),
-    "steps": (list, False),
-    "error": (str, True),
-}
-STEP_STATUS = {
-    "step_name": (str, False),
-    "pipeline_name": (str, False),
-    "execution_id": (str, True),
-    "status": (str, False),
-    "started_at": (dt.datetime, True),
-    "completed_at": (dt.datetime, True),
-    "error": (str, True),
-}
 BATCH_ID = re.compile(r"^group_finra\.weekly_refresh_\d{8}T\d{6}_[0-9a-f]{6}$")
 
 
